@@ -1,0 +1,262 @@
+"""Command line of budgetnas.
+
+    python -m search --budget 8000 --trials 100            # the search (default command)
+    python -m search --budget 8000 --trials 12 --workers 2 --subset 5000 --epochs 3
+    python -m search data [--dataset fashion-mnist]        # fetch + verify the data set
+    python -m search show --preset seed-004                # summary, receptive field, params, MACs
+    python -m search train --preset seed-004 --epochs 15   # one design on all 60k images, tested
+    python -m search leaderboard --study mnist-b8000
+    python -m search export --study mnist-b8000 --best --out studies/winner
+    python -m search predict --model studies/winner digit.png
+    python -m search report --study mnist-b8000
+    python -m search bench data|train|space|workers
+
+Heavy imports (torch, optuna) happen inside each command, so `--help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+DATASET_CHOICES = ("mnist", "fashion-mnist")
+DEFAULT_STUDY = "mnist-b8000"
+
+
+def _search_parser(prog: str = "python -m search") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Find the most accurate small CNN within a hard parameter budget "
+        "(Optuna study, persisted to SQLite by default; re-run the same command to resume).",
+        epilog="other commands: data, show, train, leaderboard, export, predict, report, bench "
+        "(python -m search COMMAND --help)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    g = p.add_argument_group("search")
+    g.add_argument("--budget", type=int, required=True, help="hard parameter budget; no candidate above it is trained")
+    g.add_argument("--trials", type=int, default=100, help="finished (complete or pruned) trials the study should hold")
+    g.add_argument("--epochs", type=int, default=15, help="training epochs per candidate")
+    g.add_argument("--sampler", default="tpe", help="tpe | random")
+    g.add_argument("--pruner", default="median", help="median | hyperband | none")
+    g.add_argument("--seed", type=int, default=0, help="sampler seed and base training seed")
+    g.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
+    g.add_argument("--no-baselines", action="store_true", help="do not enqueue the seed presets that fit the budget")
+    g = p.add_argument_group("data")
+    _data_args(g)
+    g.add_argument("--subset", type=int, default=None, help="train on a seeded sample of N images (quick runs)")
+    g.add_argument("--val-size", type=int, default=10_000, help="validation images held out from the training set")
+    g = p.add_argument_group("storage")
+    g.add_argument("--study-name", default=None, help="default: <dataset>-b<budget>")
+    g.add_argument("--storage", default=None, help="default: sqlite:///studies/<study-name>.db; or postgresql://...")
+    g = p.add_argument_group("confirmation")
+    g.add_argument("--top-k", type=int, default=3, help="designs retrained on all training images and tested")
+    g.add_argument("--confirm-seeds", type=int, default=3, help="seeds per confirmed design")
+    g = p.add_argument_group("execution")
+    g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    g.add_argument("--workers", type=int, default=1, help="worker processes sharing the study")
+    g.add_argument("--max-failures", type=int, default=5, help="stop after this many consecutive failed trials")
+    g.add_argument("--heartbeat", type=int, default=10, help="seconds between trial heartbeats (stale after 3x)")
+    g.add_argument("--compile", action="store_true", help="torch.compile each candidate (slow start)")
+    return p
+
+
+def _data_args(g: argparse._ActionsContainer) -> None:
+    g.add_argument("--dataset", default="mnist", help="mnist | fashion-mnist")
+    g.add_argument("--data-dir", default="data", help="where raw files live (torchvision layout)")
+
+
+def _study_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("study")
+    g.add_argument("--study", default=DEFAULT_STUDY, help="study name")
+    g.add_argument("--storage", default=None, help="default: sqlite:///studies/<study>.db")
+
+
+def _design_args(p: argparse.ArgumentParser, with_trial: bool) -> None:
+    g = p.add_argument_group("design (one of)")
+    g.add_argument("--preset", default=None, help="seed-000 | seed-002 | seed-004")
+    g.add_argument("--spec", type=Path, default=None, help="architecture spec JSON file")
+    if with_trial:
+        g.add_argument("--trial", type=int, default=None, help="trial number in --study")
+
+
+def _sub(name: str, help_: str) -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(prog=f"python -m search {name}", description=help_,
+                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+def cmd_search(argv: list[str]) -> int:
+    a = _search_parser().parse_args(argv)
+    from search.config import SearchConfig, default_storage, default_study_name
+
+    name = a.study_name or default_study_name(a.dataset, a.budget)
+    cfg = SearchConfig(
+        budget=a.budget, trials=a.trials, epochs=a.epochs, dataset=a.dataset, data_dir=a.data_dir,
+        study_name=name, storage=a.storage or default_storage(name), sampler=a.sampler, pruner=a.pruner,
+        seed=a.seed, device=a.device, timeout=a.timeout, subset=a.subset, val_size=a.val_size,
+        top_k=a.top_k, confirm_seeds=a.confirm_seeds, workers=a.workers, max_failures=a.max_failures,
+        heartbeat=a.heartbeat, baselines=not a.no_baselines, compile=a.compile,
+    )
+    from search.run import quiet_optuna, run_search
+
+    quiet_optuna()
+    return run_search(cfg)
+
+
+def cmd_data(argv: list[str]) -> int:
+    p = _sub("data", "Fetch the data set into --data-dir and verify every raw file's sha256.")
+    _data_args(p)
+    a = p.parse_args(argv)
+    from trainers.data import DATASETS, ensure_dataset
+
+    if a.dataset not in DATASETS:
+        from search.errors import UserError
+
+        raise UserError(f"unknown dataset {a.dataset!r}; choose from {', '.join(DATASETS)}")
+    folder = ensure_dataset(a.dataset, a.data_dir, log=print)
+    print(f"{a.dataset}: verified raw files in {folder}")
+    return 0
+
+
+def cmd_show(argv: list[str]) -> int:
+    p = _sub("show", "Print a design's torchsummary table, receptive-field table, params and MACs.")
+    _design_args(p, with_trial=True)
+    _study_args(p)
+    a = p.parse_args(argv)
+    from search.designs import design_from_args, describe_design
+
+    spec, recipe, label = design_from_args(a)
+    print(describe_design(spec, recipe, label))
+    return 0
+
+
+def cmd_train(argv: list[str]) -> int:
+    p = _sub("train", "Train one design on all training images and report test accuracy per epoch.")
+    _design_args(p, with_trial=True)
+    _study_args(p)
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=15)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--device", default="auto")
+    g.add_argument("--compile", action="store_true")
+    g = p.add_argument_group("data")
+    _data_args(g)
+    g.add_argument("--subset", type=int, default=None, help="use a seeded sample of N images (quick check)")
+    p.add_argument("--out", type=Path, default=None, help="where to save weights + results (default studies/train-<label>)")
+    a = p.parse_args(argv)
+    from search.designs import design_from_args, train_design
+
+    spec, recipe, label = design_from_args(a)
+    return train_design(spec, recipe, label, a)
+
+
+def cmd_leaderboard(argv: list[str]) -> int:
+    p = _sub("leaderboard", "Print a study's leaderboard from storage.")
+    _study_args(p)
+    p.add_argument("--limit", type=int, default=10)
+    a = p.parse_args(argv)
+    from search.leaderboard import format_leaderboard, leaderboard_rows, winner_line
+    from search.study import load_existing, study_config
+
+    study = load_existing(a.study, a.storage)
+    rows = leaderboard_rows(study, a.limit)
+    print(format_leaderboard(rows, study_config(study).budget))
+    print(winner_line(rows))
+    return 0
+
+
+def cmd_export(argv: list[str]) -> int:
+    p = _sub("export", "Export a trial: spec, weights, TorchScript, ONNX and a model card.")
+    _study_args(p)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--trial", type=int, default=None, help="trial number")
+    g.add_argument("--best", action="store_true", help="the leaderboard's winner (default)")
+    p.add_argument("--out", type=Path, default=None, help="default: studies/<study>-trial<N>")
+    p.add_argument("--data-dir", default=None, help="data for training weights if the trial has none")
+    p.add_argument("--device", default="auto")
+    a = p.parse_args(argv)
+    from search.export import export_trial
+
+    return export_trial(a)
+
+
+def cmd_predict(argv: list[str]) -> int:
+    p = _sub("predict", "Classify images (PNG/JPEG, any size) with an exported model.")
+    p.add_argument("--model", type=Path, required=True, help="an export folder")
+    p.add_argument("images", type=Path, nargs="+")
+    a = p.parse_args(argv)
+    from search.predict import predict_files
+
+    return predict_files(a.model, a.images)
+
+
+def cmd_report(argv: list[str]) -> int:
+    p = _sub("report", "Write one self-contained HTML report (plotly inlined, works offline).")
+    _study_args(p)
+    p.add_argument("--out", type=Path, default=None, help="default: studies/<study>-report.html")
+    a = p.parse_args(argv)
+    from search.report import write_report
+
+    return write_report(a.study, a.storage, a.out)
+
+
+def cmd_bench(argv: list[str]) -> int:
+    p = _sub("bench", "Benchmarks: print figures and ratios measured in one run.")
+    p.add_argument("what", choices=["data", "train", "space", "workers"])
+    p.add_argument("--seconds", type=float, default=20.0, help="time per measured pipeline")
+    p.add_argument("--data-dir", default="data")
+    p.add_argument("--device", default="auto")
+    a = p.parse_args(argv)
+    from search import bench
+
+    return getattr(bench, f"bench_{a.what}")(a)
+
+
+COMMANDS: dict[str, Callable[[list[str]], int]] = {
+    "data": cmd_data, "show": cmd_show, "train": cmd_train, "leaderboard": cmd_leaderboard,
+    "export": cmd_export, "predict": cmd_predict, "report": cmd_report, "bench": cmd_bench,
+    "search": cmd_search,
+}
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM closes trials like Ctrl-C does
+    command = COMMANDS.get(argv[0], None) if argv else None
+    run = command if command is not None else cmd_search
+    args = argv[1:] if command is not None else argv
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        print("interrupted: the running trial was closed as failed; run the same command to resume",
+              file=sys.stderr)
+        return 130
+    except Exception as e:  # known error types become one line; anything else is a bug: traceback
+        code = _exit_code(e)
+        if code is None:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return code
+
+
+def _exit_code(e: Exception) -> int | None:
+    """2 for bad input, 1 for a search that stopped, None for a bug (which keeps its traceback)."""
+    from search.errors import UserError
+
+    bad_input: list[type] = [UserError, FileNotFoundError, IsADirectoryError]
+    for module, name in (("trainers.data", "DataError"), ("space.spec", "SpecError")):
+        if module in sys.modules:  # only loaded modules can have raised their errors
+            bad_input.append(getattr(sys.modules[module], name))
+    if isinstance(e, tuple(bad_input)):
+        return 2
+    if "search.run" in sys.modules and isinstance(e, sys.modules["search.run"].SearchFailed):
+        return 1
+    return None

@@ -1,0 +1,94 @@
+"""The Optuna objective: sample (never over budget) -> describe -> train with pruning -> score."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import optuna
+from optuna.trial import TrialState
+
+from search.config import SearchConfig
+from search.study import is_counted
+from space import (
+    ArchSpec, Infeasible, PRESETS, Recipe, count_macs, count_params, final_receptive_field, sample,
+)
+from trainers import DeviceData, EpochStats, train
+
+
+class OverBudget(RuntimeError):
+    """A candidate over the budget reached the trainer's door: a bug, never trained."""
+
+
+class Surplus(RuntimeError):
+    """Other workers already hold the requested number of finished or running trials."""
+
+
+def _refuse_surplus(trial: optuna.Trial, wanted: int) -> None:
+    trials = trial.study.get_trials(deepcopy=False)
+    done = sum(is_counted(t) for t in trials)
+    ahead = sum(t.state == TrialState.RUNNING and t.number < trial.number for t in trials)
+    if done + ahead >= wanted:
+        trial.set_user_attr("surplus", f"{done} finished + {ahead} running >= {wanted} requested")
+        raise Surplus("the study already has the requested trials")
+
+
+def candidate(trial: optuna.Trial, cfg: SearchConfig, data: DeviceData) -> tuple[ArchSpec, Recipe]:
+    baseline = trial.user_attrs.get("baseline")
+    if baseline is not None:
+        spec, recipe = PRESETS[baseline]
+        return spec, replace(recipe, epochs=cfg.epochs)
+    _, c, h, _ = data.train.x.shape
+    try:
+        draw = sample(trial, cfg.budget, cfg.epochs, in_channels=c, in_size=h, num_classes=10)
+    except Infeasible as e:
+        trial.set_user_attr("infeasible", str(e))
+        raise optuna.TrialPruned(f"infeasible draw, not trained: {e}") from None
+    if draw.drawn_params is not None:
+        trial.set_user_attr("drawn_params", draw.drawn_params)
+    return draw.spec, draw.recipe
+
+
+def describe(trial: optuna.Trial, spec: ArchSpec, recipe: Recipe, budget: int) -> int:
+    params = count_params(spec)
+    for key, value in {
+        "spec": spec.to_dict(), "recipe": recipe.to_dict(), "digest": spec.digest(),
+        "params": params, "macs": count_macs(spec), "receptive_field": final_receptive_field(spec),
+        "budget_use": round(params / budget, 4),
+    }.items():
+        trial.set_user_attr(key, value)
+    return params
+
+
+def make_objective(cfg: SearchConfig, data: DeviceData) -> Callable[[optuna.Trial], float]:
+    def objective(trial: optuna.Trial) -> float:
+        _refuse_surplus(trial, cfg.trials)
+        spec, recipe = candidate(trial, cfg, data)
+        params = describe(trial, spec, recipe, cfg.budget)
+        if params > cfg.budget:  # the hard promise: checked right before any training
+            raise OverBudget(f"{params} params > budget {cfg.budget}")
+        curve: list[float] = []
+        seconds: list[float] = []
+
+        def report(stats: EpochStats) -> bool:
+            curve.append(round(stats.val_acc, 4))
+            seconds.append(round(stats.seconds, 3))
+            trial.report(stats.val_acc, stats.epoch)
+            return trial.should_prune()
+
+        try:
+            result = train(
+                spec, data.train, recipe, evals={"val": data.val}, norm=(data.mean, data.std),
+                seed=cfg.seed + trial.number, report=report, compile=cfg.compile,
+            )
+        except Exception as e:
+            trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}"[:500])
+            raise
+        finally:
+            trial.set_user_attr("val_acc", curve)
+            trial.set_user_attr("epoch_seconds", seconds)
+        if result.stopped:
+            raise optuna.TrialPruned(f"pruned after epoch {len(curve)}")
+        return curve[-1]
+
+    return objective

@@ -1,0 +1,70 @@
+"""Pure functions of a spec: exact parameter count, multiply-accumulates, receptive field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from space.plan import Op, plan
+from space.spec import ArchSpec
+
+
+def op_params(op: Op) -> int:
+    if op.kind == "conv":
+        return op.k * op.k * op.cin * op.cout + (op.cout if op.bias else 0)
+    if op.kind == "bn" and op.affine:
+        return 2 * op.cout
+    return 0
+
+
+def count_params(spec: ArchSpec) -> int:
+    """Exactly what `sum(p.numel() for p in build(spec).parameters())` gives, without building."""
+    return sum(op_params(op) for op in plan(spec))
+
+
+def count_macs(spec: ArchSpec) -> int:
+    """Multiply-accumulates of one forward pass of one image (convs only, as is customary)."""
+    return sum(
+        op.k * op.k * op.cin * op.cout * op.size_out * op.size_out
+        for op in plan(spec)
+        if op.kind == "conv"
+    )
+
+
+@dataclass(frozen=True)
+class RFRow:
+    layer: str  # e.g. "conv3x3", "conv1x1", "maxpool2x2", "gap"
+    size_in: int
+    size_out: int
+    channels_in: int
+    channels_out: int
+    rf: int  # receptive field (pixels of the input) after this layer
+    jump: int  # distance in input pixels between adjacent outputs
+
+
+def receptive_field(spec: ArchSpec) -> list[RFRow]:
+    """Per spatial layer: rf_out = rf_in + (k - 1) * jump_in; jump_out = jump_in * stride.
+
+    The global average pool is treated as a kernel spanning the whole feature map.
+    """
+    rows: list[RFRow] = []
+    rf, jump = 1, 1
+    for op in plan(spec):
+        if op.kind == "conv":
+            rf += (op.k - 1) * jump
+            name = f"conv{op.k}x{op.k}"
+        elif op.kind == "maxpool":
+            rf += (op.k - 1) * jump
+            jump *= op.k
+            name = "maxpool2x2"
+        elif op.kind == "gap":
+            rf += (op.size_in - 1) * jump
+            name = "gap"
+        else:
+            continue
+        rows.append(RFRow(name, op.size_in, op.size_out, op.cin, op.cout, rf, jump))
+    return rows
+
+
+def final_receptive_field(spec: ArchSpec) -> int:
+    """Receptive field of the last spatial conv/pool before the global pool."""
+    return [r.rf for r in receptive_field(spec) if r.layer != "gap"][-1]

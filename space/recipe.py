@@ -1,0 +1,58 @@
+"""The training recipe: everything about how a candidate is trained, none of what it is."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+SCHEDULES = ("step", "onecycle")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    epochs: int = 15  # passes over the training set
+    batch_size: int = 128  # images per SGD step
+    lr: float = 0.05  # initial (step) or peak (onecycle) learning rate
+    momentum: float = 0.9  # SGD momentum, as in every seed notebook
+    nesterov: bool = False  # Nesterov momentum
+    weight_decay: float = 0.0  # L2 penalty
+    label_smoothing: float = 0.0  # cross-entropy label smoothing
+    schedule: str = "step"  # step: StepLR stepped once per epoch; onecycle: per batch
+    step_size: int = 8  # StepLR: epochs between decays
+    gamma: float = 0.1  # StepLR: decay factor
+    rotate: float = 7.0  # augmentation: rotation uniform in [-rotate, rotate] degrees
+    scale: float = 0.0  # augmentation: zoom uniform in [1 - scale, 1 + scale]
+    translate: float = 0.0  # augmentation: shift uniform in [-t, t] of the image size
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "lr": self.lr > 0,
+            "momentum": 0 <= self.momentum < 1,
+            "weight_decay": self.weight_decay >= 0,
+            "label_smoothing": 0 <= self.label_smoothing < 1,
+            "schedule": self.schedule in SCHEDULES,
+            "step_size": self.step_size >= 1,
+            "gamma": 0 < self.gamma <= 1,
+            "rotate": 0 <= self.rotate <= 180,
+            "scale": 0 <= self.scale < 1,
+            "translate": 0 <= self.translate < 1,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"recipe.{bad[0]}: invalid value {getattr(self, bad[0])!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Recipe:
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"recipe: unknown field(s) {', '.join(unknown)}")
+        return cls(**d)

@@ -1,0 +1,52 @@
+"""Whole-batch augmentation on the training device: one affine warp per image, no PIL.
+
+Works on [0, 1] images before normalization, so the zero padding the warp brings in is the
+true background (the seed notebooks rotated after normalizing, padding with a grey of 0.42).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def _uniform(n: int, bound: float, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    return (torch.rand(n, generator=generator, device=device) * 2 - 1) * bound
+
+
+def random_affine(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    rotate: float = 0.0,
+    scale: float = 0.0,
+    translate: float = 0.0,
+) -> torch.Tensor:
+    """Rotate by U(-rotate, rotate) degrees, zoom by U(1-scale, 1+scale), shift by U(-t, t).
+
+    x: float [B, C, H, W]. Returns a new tensor of the same shape and dtype; x itself when all
+    three ranges are zero (rotation 0 is the identity, and costs nothing).
+    """
+    if rotate == 0 and scale == 0 and translate == 0:
+        return x
+    n, dev = x.shape[0], x.device
+    angle = _uniform(n, math.radians(rotate), generator, dev)
+    zoom = 1 + _uniform(n, scale, generator, dev)
+    # affine_grid maps output to input coords in [-1, 1]: a shift of t image widths is 2t there
+    shift = torch.stack([_uniform(n, 2 * translate, generator, dev) for _ in range(2)], dim=1)
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack(
+        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
+    ).to(x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def to_unit(x_uint8: torch.Tensor) -> torch.Tensor:
+    """uint8 batch -> float in [0, 1]."""
+    return x_uint8.float().div_(255.0)
+
+
+def normalize(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    return x.sub_(mean).div_(std)
