@@ -24,6 +24,7 @@ from torch import nn
 from space import ArchSpec, Recipe, build
 from trainers.augment import normalize, random_affine, to_unit
 from trainers.data import Split
+from trainers.dropout import bulk_mask_dropout
 
 EVAL_BATCH = 1000
 NAN_CHECK_EVERY = 50  # batches between non-finite checks (one host sync each)
@@ -147,7 +148,14 @@ def train(
     net = net.to(device)
     if device.type == "cuda":
         net = net.to(memory_format=torch.channels_last)
-    step_fn = torch.compile(net) if compile else net
+    fast_dropout = bulk_mask_dropout(net, seed) if device.type == "cpu" else contextlib.nullcontext(net)
+    with fast_dropout:
+        step_fn = torch.compile(net) if compile else net
+        return _fit(net, step_fn, data, recipe, evals, norm, seed, report, progress)
+
+
+def _fit(net, step_fn, data, recipe, evals, norm, seed, report, progress) -> TrainResult:
+    device = data.x.device
     gen = torch.Generator(device=device).manual_seed(seed)
     n = len(data)
     bs = min(recipe.batch_size, n)
