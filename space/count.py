@@ -66,5 +66,6 @@ def receptive_field(spec: ArchSpec) -> list[RFRow]:
 
 
 def final_receptive_field(spec: ArchSpec) -> int:
-    """Receptive field of the last spatial conv/pool before the global pool."""
-    return [r.rf for r in receptive_field(spec) if r.layer != "gap"][-1]
+    """Receptive field of the feature map that enters the global average pool."""
+    rows = receptive_field(spec)
+    return rows[[r.layer for r in rows].index("gap") - 1].rf

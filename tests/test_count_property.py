@@ -1,0 +1,105 @@
+"""Property test over 1,000 random specs from the whole family (every flag, every head):
+count_params == numel of the built model == torchsummary's total; forward gives
+[batch, classes]; the receptive field formula matches the one measured by gradients."""
+
+import contextlib
+import io
+import random
+import re
+
+import pytest
+import torch
+from torch import nn
+from torchsummary import summary
+
+from space import (
+    ArchSpec, Block, SpecError, build, count_macs, count_params, final_receptive_field, receptive_field,
+)
+from space.spec import BN_MODES, DROPOUT_SITES, HEADS
+
+
+def random_spec(rng: random.Random) -> ArchSpec:
+    while True:
+        blocks = tuple(
+            Block(
+                tuple(rng.randint(1, 24) for _ in range(rng.randint(1, 3))),
+                padding=rng.randint(0, 1),
+                transition=rng.choice([0, 0, rng.randint(1, 16)]),
+                pool=rng.random() < 0.6,
+            )
+            for _ in range(rng.randint(1, 4))
+        )
+        try:
+            return ArchSpec(
+                blocks=blocks, in_channels=rng.choice([1, 1, 3]), in_size=rng.choice([28, 28, 32, 20]),
+                num_classes=rng.choice([10, 10, 2, 7]), bn=rng.choice(BN_MODES),
+                bn_after_relu=rng.random() < 0.5, conv_bias=rng.random() < 0.3,
+                dropout=rng.choice([0.0, 0.05, 0.2]), dropout_at=rng.choice(DROPOUT_SITES),
+                transition_act=rng.random() < 0.5, head=rng.choice(HEADS),
+                head_hidden=rng.choice([0, 0, rng.randint(1, 32)]), head_relu=rng.random() < 0.5,
+            )
+        except SpecError:
+            continue  # geometry that shrinks below 1x1: draw again
+
+
+def torchsummary_total(model: nn.Module, spec: ArchSpec) -> int:
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        summary(model, (spec.in_channels, spec.in_size, spec.in_size), device="cpu")
+    return int(re.search(r"Total params: ([\d,]+)", buf.getvalue()).group(1).replace(",", ""))
+
+
+SPECS = [random_spec(random.Random(i)) for i in range(1000)]
+
+
+def test_counts_match_torch_and_torchsummary_for_1000_specs():
+    torch.set_num_threads(1)
+    for spec in SPECS:
+        model = build(spec)
+        n = count_params(spec)
+        assert n == sum(p.numel() for p in model.parameters()), spec
+        assert n == torchsummary_total(model, spec), spec
+        model.eval()
+        with torch.no_grad():
+            out = model(torch.zeros(3, spec.in_channels, spec.in_size, spec.in_size))
+        assert out.shape == (3, spec.num_classes)
+        assert count_macs(spec) > 0
+
+
+def measured_rf(spec: ArchSpec) -> int:
+    """Receptive field of the last conv/pool, measured: gradient support of one output pixel.
+
+    Max-pools become average pools (same geometry, gradient reaches every input), all weights
+    are positive and the input is positive, so no ReLU blocks the gradient; the input is made
+    large enough that the field is not clipped by the border.
+    """
+    rf = final_receptive_field(spec)
+    jump = max(r.jump for r in receptive_field(spec))
+    size = rf * 2 + 8 * jump + 8
+    big = ArchSpec.from_dict({**spec.to_dict(), "in_size": size, "head": "conv_gap"})
+    model = build(big).eval()
+    layers = []
+    for m in model:
+        if isinstance(m, nn.AdaptiveAvgPool2d):
+            break
+        layers.append(nn.AvgPool2d(2, 2) if isinstance(m, nn.MaxPool2d) else m)
+    features = nn.Sequential(*layers[: _last_spatial(layers) + 1])
+    with torch.no_grad():
+        for p in features.parameters():
+            p.fill_(0.1)
+    x = torch.ones(1, big.in_channels, size, size, requires_grad=True)
+    out = features(x)
+    c = out.shape[-1] // 2
+    out[0, :, c, c].sum().backward()
+    nz = (x.grad[0].abs().sum(0) > 0).nonzero()
+    return int(nz[:, 0].max() - nz[:, 0].min() + 1)
+
+
+def _last_spatial(layers: list[nn.Module]) -> int:
+    return max(i for i, m in enumerate(layers) if isinstance(m, (nn.Conv2d, nn.AvgPool2d)))
+
+
+@pytest.mark.parametrize("i", range(0, 1000, 25))
+def test_receptive_field_formula_matches_gradient(i):
+    spec = SPECS[i]
+    assert measured_rf(spec) == final_receptive_field(spec)

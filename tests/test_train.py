@@ -1,0 +1,67 @@
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from space import PRESETS, Recipe, build
+from trainers import NonFiniteLoss, consistency, first_epoch_at, train
+
+SPEC = PRESETS["seed-004"][0]
+RECIPE = Recipe(epochs=2, batch_size=64, lr=0.05, rotate=5)
+
+
+def run(data, recipe=RECIPE, **kw):
+    return train(SPEC, data.train, recipe, evals={"val": data.val}, norm=(data.mean, data.std), **kw)
+
+
+def test_short_training_lowers_the_loss(small_data):
+    r = run(small_data, replace(RECIPE, epochs=3))
+    assert r.epochs[-1].train_loss < r.epochs[0].train_loss
+    assert r.epochs[-1].val_acc > 50
+    assert all(e.seconds > 0 for e in r.epochs)
+
+
+def test_same_seed_same_curve(small_data):
+    a, b = run(small_data, seed=1), run(small_data, seed=1)
+    c = run(small_data, seed=2)
+    assert [e.train_loss for e in a.epochs] == [e.train_loss for e in b.epochs]
+    assert a.curve("val") == b.curve("val")
+    assert [e.train_loss for e in a.epochs] != [e.train_loss for e in c.epochs]
+
+
+def test_non_finite_loss_stops_with_a_reason(small_data):
+    model = build(SPEC)
+    with torch.no_grad():
+        model[0].weight.fill_(math.nan)
+    with pytest.raises(NonFiniteLoss, match="non-finite training loss in epoch 1"):
+        train(model, small_data.train, RECIPE, evals={}, norm=(small_data.mean, small_data.std))
+
+
+def test_report_callback_can_stop_training(small_data):
+    seen = []
+    r = run(small_data, replace(RECIPE, epochs=5), report=lambda s: seen.append(s.epoch) or s.epoch == 2)
+    assert seen == [1, 2] and len(r.epochs) == 2 and r.stopped
+
+
+def test_step_lr_lowers_lr_on_schedule(small_data):
+    r = run(small_data, replace(RECIPE, epochs=5, lr=0.08, step_size=2, gamma=0.5))
+    assert [round(e.lr, 6) for e in r.epochs] == [0.08, 0.08, 0.04, 0.04, 0.02]
+
+
+def test_onecycle_and_options_run(small_data):
+    r = run(small_data, replace(RECIPE, schedule="onecycle", nesterov=True, weight_decay=1e-4, label_smoothing=0.1))
+    assert len(r.epochs) == 2 and math.isfinite(r.epochs[-1].train_loss)
+
+
+def test_consistency_and_first_epoch():
+    accs = [98.0, 99.41, 99.3, 99.45, 99.42]
+    assert consistency(accs, 3) == 99.3
+    assert first_epoch_at(accs, 99.4) == 2
+    assert first_epoch_at(accs, 99.9) is None
+
+
+def test_dropout_swap_is_restored_after_training(small_data):
+    model = build(SPEC)
+    train(model, small_data.train, replace(RECIPE, epochs=1), evals={}, norm=(small_data.mean, small_data.std))
+    assert sum(type(m).__name__ == "Dropout" for m in model.modules()) == 5
