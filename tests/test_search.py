@@ -1,0 +1,143 @@
+"""End to end: the CLI on small subsets, real SQLite files, real Optuna."""
+
+import hashlib
+import sys
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from conftest import ROOT, run_cli
+from space import ArchSpec, count_params
+
+BASE = ["--epochs", "2", "--subset", "1500", "--sampler", "random", "--seed", "1"]
+
+
+def load(cwd, name):
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{cwd}/studies/{name}.db")
+
+
+def counted(study):
+    return [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+            and "infeasible" not in t.user_attrs and "surplus" not in t.user_attrs]
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory, data_dir):
+    cwd = tmp_path_factory.mktemp("e2e")
+    proc = run_cli("--budget", "8000", "--trials", "10", *BASE, "--data-dir", str(data_dir),
+                   "--study-name", "e2e", "--top-k", "1", "--confirm-seeds", "2", cwd=cwd, check=True)
+    return cwd, proc
+
+
+def test_study_is_standard_optuna_storage_with_n_trials(e2e):
+    cwd, proc = e2e
+    study = load(cwd, "e2e")
+    assert len(counted(study)) == 10
+    assert study.user_attrs["config"]["budget"] == 8000
+    assert "winner: trial" in proc.stdout
+
+
+def test_no_trained_candidate_exceeds_budget(e2e):
+    cwd, _ = e2e
+    trained = [t for t in load(cwd, "e2e").trials if t.user_attrs.get("val_acc")]
+    assert trained
+    for t in trained:
+        spec = ArchSpec.from_dict(t.user_attrs["spec"])
+        assert count_params(spec) == t.user_attrs["params"] <= 8000
+
+
+def test_trials_carry_spec_cost_and_curves(e2e):
+    cwd, _ = e2e
+    study = load(cwd, "e2e")
+    assert study.trials[0].user_attrs["baseline"] == "seed-004"
+    for t in counted(study):
+        a = t.user_attrs
+        assert {"spec", "recipe", "params", "macs", "receptive_field", "epoch_seconds", "val_acc"} <= set(a)
+        assert len(a["val_acc"]) == len(t.intermediate_values) == len(a["epoch_seconds"])
+        if t.state == TrialState.COMPLETE:
+            assert t.value == a["val_acc"][-1] and len(a["val_acc"]) == 2
+
+
+def test_pruning_happens(e2e):
+    cwd, _ = e2e
+    pruned = [t for t in counted(load(cwd, "e2e")) if t.state == TrialState.PRUNED]
+    assert pruned and all(len(t.user_attrs["val_acc"]) == 1 for t in pruned)
+
+
+def test_winner_confirmed_and_leaderboard_reads_storage(e2e):
+    cwd, proc = e2e
+    study = load(cwd, "e2e")
+    confirmed = [t for t in study.trials if "confirm" in t.user_attrs]
+    assert len(confirmed) == 1
+    c = confirmed[0].user_attrs["confirm"]
+    assert c["seeds"] == 2 and len(c["test_acc"]) == 2 and len(c["test_acc"][0]) == 2
+    assert c["test_acc_min"] <= c["test_acc_mean"] and c["train_images"] == 1500 + 300
+    best = max((t for t in study.trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    assert confirmed[0].number == best.number
+    again = run_cli("leaderboard", "--study", "e2e", cwd=cwd, check=True)
+    assert f"winner: trial {best.number}" in again.stdout
+
+
+def test_resume_tops_up_to_exactly_n(tmp_path, data_dir):
+    args = ["--budget", "6000", *BASE, "--data-dir", str(data_dir), "--study-name", "topup", "--top-k", "0"]
+    run_cli(*args, "--trials", "3", cwd=tmp_path, check=True)
+    assert len(counted(load(tmp_path, "topup"))) == 3
+    run_cli(*args, "--trials", "5", cwd=tmp_path, check=True)
+    study = load(tmp_path, "topup")
+    assert len(counted(study)) == 5
+    assert sum("baseline" in t.user_attrs for t in study.trials) == 0  # no preset fits 6000
+    run_cli(*args, "--trials", "5", cwd=tmp_path, check=True)
+    assert len(load(tmp_path, "topup").trials) == len(study.trials)  # nothing more to do
+
+
+def test_resume_with_other_budget_is_refused_and_changes_nothing(tmp_path, data_dir):
+    args = [*BASE, "--data-dir", str(data_dir), "--study-name", "same", "--top-k", "0", "--trials", "2"]
+    run_cli("--budget", "5000", *args, cwd=tmp_path, check=True)
+    db = tmp_path / "studies" / "same.db"
+    before = [(t.number, t.state, t.value) for t in load(tmp_path, "same").trials]
+    proc = run_cli("--budget", "7000", *args, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "budget=5000 (asked 7000)" in proc.stderr and "Traceback" not in proc.stderr
+    assert [(t.number, t.state, t.value) for t in load(tmp_path, "same").trials] == before
+    assert db.exists()
+
+
+def test_over_budget_candidate_is_never_built(tmp_path, data_dir, monkeypatch):
+    """Spy on the trainer's build: every model it builds must fit; tight budget forces repairs."""
+    from search.config import SearchConfig
+    from search.run import run_search
+    from space import build as real_build
+
+    train_mod = sys.modules["trainers.train"]
+    built = []
+
+    def spy(spec):
+        built.append(count_params(spec))
+        assert count_params(spec) <= 900, "an over-budget candidate reached the trainer"
+        return real_build(spec)
+
+    monkeypatch.setattr(train_mod, "build", spy)
+    monkeypatch.chdir(tmp_path)
+    cfg = SearchConfig(budget=900, trials=8, epochs=1, subset=500, data_dir=str(data_dir), study_name="tight",
+                       storage=f"sqlite:///{tmp_path}/tight.db", sampler="random", top_k=0, seed=2)
+    run_search(cfg, log=lambda *a: None)
+    study = optuna.load_study(study_name="tight", storage=cfg.storage)
+    assert len(built) == 8
+    assert max(built) <= 900
+    assert any("infeasible" in t.user_attrs for t in study.trials)
+
+
+def test_objective_refuses_an_over_budget_candidate(tmp_path, small_data, monkeypatch):
+    """Even if sampling broke its promise, the objective would not train the candidate."""
+    import search.objective as obj
+    from search.config import SearchConfig
+    from space import PRESETS
+
+    calls = []
+    monkeypatch.setattr(obj, "candidate", lambda trial, cfg, data: PRESETS["seed-002"])  # 25,290 params
+    monkeypatch.setattr(obj, "train", lambda *a, **k: calls.append(1))
+    cfg = SearchConfig(budget=8000, trials=1)
+    study = optuna.create_study(direction="maximize")
+    study.optimize(obj.make_objective(cfg, small_data), n_trials=1, catch=(Exception,))
+    assert study.trials[0].state == TrialState.FAIL and calls == []
