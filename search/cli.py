@@ -91,7 +91,7 @@ def _sub(name: str, help_: str) -> argparse.ArgumentParser:
 
 def cmd_search(argv: list[str]) -> int:
     a = _search_parser().parse_args(argv)
-    from search.config import SearchConfig, default_storage, default_study_name
+    from search.config import SearchConfig, default_storage, default_study_name, validate
 
     name = a.study_name or default_study_name(a.dataset, a.budget)
     cfg = SearchConfig(
@@ -101,6 +101,7 @@ def cmd_search(argv: list[str]) -> int:
         top_k=a.top_k, confirm_seeds=a.confirm_seeds, workers=a.workers, max_failures=a.max_failures,
         heartbeat=a.heartbeat, baselines=not a.no_baselines, compile=a.compile,
     )
+    validate(cfg)  # before torch/optuna load: bad input is answered at once
     from search.run import quiet_optuna, run_search
 
     quiet_optuna()

@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from search.errors import UserError
+from space.count import family_min_params
+
+DATASET_NAMES = ("mnist", "fashion-mnist")  # trainers.data.DATASETS, without importing torch
+SAMPLERS = ("tpe", "random")
+PRUNERS = ("median", "hyperband", "none")
+
 # Fields that define what the objective measures: a study refuses to be resumed with others.
 IDENTITY_FIELDS = ("budget", "dataset", "epochs", "subset", "val_size")
 
@@ -50,3 +57,28 @@ def default_study_name(dataset: str, budget: int) -> str:
 
 def default_storage(study_name: str) -> str:
     return f"sqlite:///studies/{study_name}.db"
+
+
+def validate(cfg: SearchConfig) -> None:
+    """Every check that needs no data and no storage, so bad input never touches either."""
+    if cfg.budget <= 0:
+        raise UserError(f"--budget must be a positive number of parameters, got {cfg.budget}")
+    smallest = family_min_params()
+    if cfg.budget < smallest:
+        raise UserError(f"--budget {cfg.budget} is below the smallest design in the search space ({smallest} params)")
+    for name, value, low in (("--trials", cfg.trials, 1), ("--epochs", cfg.epochs, 1),
+                             ("--workers", cfg.workers, 1), ("--confirm-seeds", cfg.confirm_seeds, 1),
+                             ("--top-k", cfg.top_k, 0), ("--max-failures", cfg.max_failures, 1),
+                             ("--heartbeat", cfg.heartbeat, 1)):
+        if value < low:
+            raise UserError(f"{name} must be >= {low}, got {value}")
+    if cfg.subset is not None and cfg.subset < 10:
+        raise UserError(f"--subset must be >= 10 images, got {cfg.subset}")
+    if cfg.dataset not in DATASET_NAMES:
+        raise UserError(f"unknown dataset {cfg.dataset!r}; choose from {', '.join(DATASET_NAMES)}")
+    if cfg.sampler not in SAMPLERS:
+        raise UserError(f"unknown sampler {cfg.sampler!r}; choose from {', '.join(SAMPLERS)}")
+    if cfg.pruner not in PRUNERS:
+        raise UserError(f"unknown pruner {cfg.pruner!r}; choose from {', '.join(PRUNERS)}")
+    if cfg.timeout is not None and cfg.timeout <= 0:
+        raise UserError(f"--timeout must be positive seconds, got {cfg.timeout}")

@@ -8,43 +8,17 @@ import optuna
 import torch
 
 from search.confirm import artifact_dir, confirm_top
-from search.config import SearchConfig
+from search.config import SearchConfig, validate
 from search.errors import UserError
 from search.leaderboard import format_leaderboard, leaderboard_rows, winner_line
 from search.progress import Progress
-from search.study import PRUNERS, SAMPLERS, create_or_resume, load_existing
+from search.study import create_or_resume, load_existing
 from search.worker import TooManyFailures, run_worker, run_workers
-from space import family_min_params
-from trainers import DATASETS, load_data, resolve_device
+from trainers import load_data, resolve_device
 
 
 class SearchFailed(Exception):
     """The search stopped for a reason that is not bad input (exit code 1)."""
-
-
-def validate(cfg: SearchConfig) -> None:
-    """Every check that needs no data and no storage, so bad input never touches either."""
-    if cfg.budget <= 0:
-        raise UserError(f"--budget must be a positive number of parameters, got {cfg.budget}")
-    smallest = family_min_params()
-    if cfg.budget < smallest:
-        raise UserError(f"--budget {cfg.budget} is below the smallest design in the search space ({smallest} params)")
-    for name, value, low in (("--trials", cfg.trials, 1), ("--epochs", cfg.epochs, 1),
-                             ("--workers", cfg.workers, 1), ("--confirm-seeds", cfg.confirm_seeds, 1),
-                             ("--top-k", cfg.top_k, 0), ("--max-failures", cfg.max_failures, 1),
-                             ("--heartbeat", cfg.heartbeat, 1)):
-        if value < low:
-            raise UserError(f"{name} must be >= {low}, got {value}")
-    if cfg.subset is not None and cfg.subset < 10:
-        raise UserError(f"--subset must be >= 10 images, got {cfg.subset}")
-    if cfg.dataset not in DATASETS:
-        raise UserError(f"unknown dataset {cfg.dataset!r}; choose from {', '.join(DATASETS)}")
-    if cfg.sampler not in SAMPLERS:
-        raise UserError(f"unknown sampler {cfg.sampler!r}; choose from {', '.join(SAMPLERS)}")
-    if cfg.pruner not in PRUNERS:
-        raise UserError(f"unknown pruner {cfg.pruner!r}; choose from {', '.join(PRUNERS)}")
-    if cfg.timeout is not None and cfg.timeout <= 0:
-        raise UserError(f"--timeout must be positive seconds, got {cfg.timeout}")
 
 
 def device_or_error(name: str) -> torch.device:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.config import SearchConfig, default_storage
+from search.config import PRUNERS, SAMPLERS, SearchConfig, default_storage
 from search.errors import UserError
 from search.storage import open_storage
 from space import PRESETS, count_params
 
-SAMPLERS = ("tpe", "random")
-PRUNERS = ("median", "hyperband", "none")
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 NOT_COUNTED_ATTRS = ("infeasible", "surplus")  # trials that never trained a candidate
 

@@ -1,20 +1,39 @@
 """The search space: architecture specs, exact counting, presets, building and sampling.
 
 Imports torch.nn and Optuna's trial interface only; nothing from trainers/ or search/.
+Pure parts (spec, counting, presets) load without torch, so the CLI can check input at once;
+`build`/`Net` (torch) and `sample` (optuna) load on first use.
 """
 
-from space.build import Net, build
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from space.count import (
     RFRow,
     count_macs,
     count_params,
+    family_min_params,
     final_receptive_field,
     receptive_field,
 )
 from space.presets import PRESETS, preset
 from space.recipe import Recipe
-from space.sample import Draw, Infeasible, family_min_params, sample
 from space.spec import ArchSpec, Block, SpecError
+
+_LAZY = {
+    "Net": "space.build", "build": "space.build",
+    "Draw": "space.sample", "Infeasible": "space.sample",
+    "sample": "space.sample",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'space' has no attribute {name!r}")
+
 
 __all__ = [
     "ArchSpec", "Block", "SpecError", "Recipe", "Net", "build", "RFRow", "count_params",

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from space.plan import Op, plan
-from space.spec import ArchSpec
+from space.spec import ArchSpec, Block
+
+WIDTH_MIN = 4  # narrowest conv the sampler produces
 
 
 def op_params(op: Op) -> int:
@@ -69,3 +71,12 @@ def final_receptive_field(spec: ArchSpec) -> int:
     """Receptive field of the feature map that enters the global average pool."""
     rows = receptive_field(spec)
     return rows[[r.layer for r in rows].index("gap") - 1].rf
+
+
+def family_min_params(in_channels: int = 1, num_classes: int = 10) -> int:
+    """Parameters of the smallest network the sampler can produce (two 1-conv blocks, width 4)."""
+    spec = ArchSpec(
+        blocks=(Block((WIDTH_MIN,), pool=True), Block((WIDTH_MIN,))),
+        in_channels=in_channels, num_classes=num_classes,
+    )
+    return count_params(spec)

@@ -22,11 +22,10 @@ from typing import Any
 
 import optuna
 
-from space.count import count_params
+from space.count import WIDTH_MIN, count_params
 from space.recipe import Recipe
 from space.spec import ArchSpec, Block, SpecError
 
-WIDTH_MIN = 4  # narrowest conv the sampler produces
 NOMINAL_SCALE = 8.0  # "as drawn" scale: relative width 1.0 -> 8 channels
 USE_RANGE = (0.6, 1.0)  # share of the budget a candidate aims to use
 
@@ -152,12 +151,3 @@ def sample(
             raise Infeasible(f"invalid geometry: {e}") from None
     assert count_params(spec) <= budget
     return Draw(spec, recipe, drawn)
-
-
-def family_min_params(in_channels: int = 1, num_classes: int = 10) -> int:
-    """Parameters of the smallest network the sampler can produce (two 1-conv blocks, width 4)."""
-    spec = ArchSpec(
-        blocks=(Block((WIDTH_MIN,), pool=True), Block((WIDTH_MIN,))),
-        in_channels=in_channels, num_classes=num_classes,
-    )
-    return count_params(spec)

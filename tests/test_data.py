@@ -144,3 +144,9 @@ def test_validation_split_is_disjoint_and_last_images(data_dir):
 def test_unknown_dataset_is_a_data_error(tmp_path):
     with pytest.raises(D.DataError, match="unknown dataset"):
         D.ensure_dataset("cifar", tmp_path)
+
+
+def test_cli_dataset_names_match_the_data_module():
+    from search.config import DATASET_NAMES
+
+    assert set(DATASET_NAMES) == set(D.DATASETS)

@@ -242,8 +242,11 @@ def ensure_dataset(
         raise DataError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
     data_dir = Path(data_dir)
     folder = raw_dir(name, data_dir)
+    if sources is None:
+        # BUDGETNAS_OFFLINE=1: use only files already present (air-gapped machines, tests)
+        sources = SOURCES[:1] if os.environ.get("BUDGETNAS_OFFLINE") == "1" else SOURCES
     tried = []
-    for label, source in sources if sources is not None else SOURCES:
+    for label, source in sources:
         try:
             files = source(name, data_dir)
             verify(name, files)

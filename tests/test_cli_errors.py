@@ -1,0 +1,97 @@
+"""Bad input: one clear line on stderr, exit code 2, no traceback, nothing stored changed."""
+
+import shutil
+
+import optuna
+import pytest
+
+from conftest import run_cli
+from trainers.data import RAW_FILES, raw_dir
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory, data_dir):
+    cwd = tmp_path_factory.mktemp("errors")
+    run_cli("--budget", "6000", "--trials", "2", "--epochs", "1", "--subset", "500", "--top-k", "0",
+            "--data-dir", str(data_dir), "--study-name", "keep", cwd=cwd, check=True)
+    return cwd
+
+
+def snapshot(cwd):
+    s = optuna.load_study(study_name="keep", storage=f"sqlite:///{cwd}/studies/keep.db")
+    return [(t.number, t.state, t.value, sorted(t.user_attrs)) for t in s.trials], s.user_attrs
+
+
+def check_error(proc, *needles):
+    assert proc.returncode == 2, (proc.returncode, proc.stdout[-500:], proc.stderr[-2000:])
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for n in needles:
+        assert n in err[0], err[0]
+
+
+CASES = [
+    (["--budget", "0"], ["--budget must be a positive"]),
+    (["--budget", "-5"], ["--budget must be a positive"]),
+    (["--budget", "100"], ["below the smallest design", "236 params"]),
+    (["--budget", "6000", "--trials", "0"], ["--trials must be >= 1"]),
+    (["--budget", "6000", "--dataset", "cifar"], ["unknown dataset 'cifar'"]),
+    (["--budget", "6000", "--sampler", "grid"], ["unknown sampler 'grid'"]),
+    (["--budget", "6000", "--pruner", "sometimes"], ["unknown pruner 'sometimes'"]),
+    (["--budget", "6000", "--storage", "not a url"], ["malformed storage URL"]),
+    (["--budget", "6000", "--storage", "mysql://u@h/db"], ["unsupported storage 'mysql'"]),
+    (["--budget", "6000", "--device", "cuda:0"], ["--device cuda:0"]),
+    (["show", "--preset", "seed-999"], ["unknown preset 'seed-999'"]),
+    (["show", "--study", "nope", "--trial", "1"], ["no study database"]),
+    (["leaderboard", "--study", "nope"], ["no study database"]),
+]
+
+
+@pytest.mark.parametrize("args, needles", CASES, ids=[" ".join(a) for a, _ in CASES])
+def test_bad_input_exits_2_with_one_line(made, args, needles):
+    before = snapshot(made)
+    proc = run_cli(*args, "--study-name", "keep", cwd=made) if args[0].startswith("--") else run_cli(*args, cwd=made)
+    check_error(proc, *needles)
+    assert snapshot(made) == before
+
+
+def test_unknown_study_lists_what_is_there(made):
+    check_error(run_cli("leaderboard", "--study", "other", "--storage", f"sqlite:///{made}/studies/keep.db", cwd=made),
+                "no study named 'other'", "keep")
+
+
+def test_file_that_is_not_a_database(tmp_path):
+    bogus = tmp_path / "notes.db"
+    bogus.write_text("these are my notes, not a database\n")
+    check_error(run_cli("--budget", "6000", "--storage", f"sqlite:///{bogus}", cwd=tmp_path), "is not an SQLite database")
+    assert bogus.read_text() == "these are my notes, not a database\n"
+
+
+def test_studies_directory_not_writable(tmp_path, data_dir):
+    blocker = tmp_path / "studies"
+    blocker.write_text("a file where the studies folder should be")
+    proc = run_cli("--budget", "6000", "--trials", "1", "--data-dir", str(data_dir), cwd=tmp_path)
+    check_error(proc, "studies directory", "not writable")
+
+
+def test_data_file_with_wrong_checksum(tmp_path, data_dir, monkeypatch):
+    folder = raw_dir("mnist", tmp_path / "data")
+    folder.mkdir(parents=True)
+    for f in RAW_FILES:
+        shutil.copy(raw_dir("mnist", data_dir) / f, folder / f)
+    labels = folder / "t10k-labels-idx1-ubyte"
+    raw = bytearray(labels.read_bytes())
+    raw[20] ^= 0x01  # one label changes
+    labels.write_bytes(bytes(raw))
+    monkeypatch.setenv("BUDGETNAS_OFFLINE", "1")
+    proc = run_cli("--budget", "6000", "--trials", "1", "--epochs", "1", "--subset", "100",
+                   "--data-dir", str(tmp_path / "data"), cwd=tmp_path, timeout=120)
+    check_error(proc, "checksum mismatch: t10k-labels-idx1-ubyte", "by hand")
+    assert not (tmp_path / "studies" / "mnist-b6000.db").exists()
+
+
+def test_malformed_spec_file_names_the_field(tmp_path):
+    spec = tmp_path / "bad.json"
+    spec.write_text('{"blocks": [{"widths": [8, 0]}]}')
+    check_error(run_cli("show", "--spec", str(spec), cwd=tmp_path), "blocks[0].widths[1]")
