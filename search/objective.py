@@ -62,6 +62,15 @@ def describe(trial: optuna.Trial, spec: ArchSpec, recipe: Recipe, budget: int) -
 
 def make_objective(cfg: SearchConfig, data: DeviceData) -> Callable[[optuna.Trial], float]:
     def objective(trial: optuna.Trial) -> float:
+        try:
+            return _run(trial)
+        except (optuna.TrialPruned, Surplus):
+            raise
+        except Exception as e:  # stored on the trial, so the dashboard shows why it failed
+            trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}"[:500])
+            raise
+
+    def _run(trial: optuna.Trial) -> float:
         _refuse_surplus(trial, cfg.trials)
         spec, recipe = candidate(trial, cfg, data)
         params = describe(trial, spec, recipe, cfg.budget)
@@ -81,9 +90,6 @@ def make_objective(cfg: SearchConfig, data: DeviceData) -> Callable[[optuna.Tria
                 spec, data.train, recipe, evals={"val": data.val}, norm=(data.mean, data.std),
                 seed=cfg.seed + trial.number, report=report, compile=cfg.compile,
             )
-        except Exception as e:
-            trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}"[:500])
-            raise
         finally:
             trial.set_user_attr("val_acc", curve)
             trial.set_user_attr("epoch_seconds", seconds)

@@ -23,9 +23,9 @@ from space.recipe import Recipe
 from space.spec import ArchSpec, Block, SpecError
 
 _LAZY = {
-    "Net": "space.build", "build": "space.build",
-    "Draw": "space.sample", "Infeasible": "space.sample",
-    "sample": "space.sample",
+    "Net": "space.model", "build": "space.model",
+    "Draw": "space.sampling", "Infeasible": "space.sampling",
+    "sample": "space.sampling",
 }
 
 

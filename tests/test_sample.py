@@ -2,7 +2,7 @@ import optuna
 import pytest
 
 from space import Infeasible, count_params, family_min_params, sample
-from space.sample import USE_RANGE
+from space.sampling import USE_RANGE
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
