@@ -1,0 +1,104 @@
+"""`python -m search report`: one self-contained HTML file (plotly.js inlined; works offline)."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import optuna
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from search import report_data as rd
+from search.study import load_existing, study_config
+
+# Any script error is written into the page, so a browser test (and a reader) can see it.
+ERROR_TRAP = """<script>window.__errors=[];window.addEventListener('error',function(e){
+var el=document.getElementById('js-errors');el.textContent+=e.message+'\\n';});</script>"""
+
+
+def fig_history(trials) -> go.Figure:
+    h = rd.history(trials)
+    fig = go.Figure([
+        go.Scatter(x=[p["number"] for p in h], y=[p["value"] for p in h], mode="markers", name="trial"),
+        go.Scatter(x=[p["number"] for p in h], y=[p["best"] for p in h], mode="lines", name="best so far"),
+    ])
+    return fig.update_layout(title="Optimization history", xaxis_title="trial", yaxis_title="validation accuracy (%)")
+
+
+def fig_pareto(trials, budget: int) -> go.Figure:
+    d = rd.params_vs_accuracy(trials)
+    pts, front = d["points"], d["front"]
+    fig = go.Figure([
+        go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="markers", name="trials",
+                   text=[f"trial {p[2]}" for p in pts]),
+        go.Scatter(x=[p[0] for p in front], y=[p[1] for p in front], mode="lines+markers", name="Pareto front",
+                   line={"shape": "hv"}),
+    ])
+    fig.add_vline(x=budget, line_dash="dash", annotation_text=f"budget {budget:,}")
+    return fig.update_layout(title="Parameters vs validation accuracy", xaxis_title="parameters",
+                             yaxis_title="validation accuracy (%)")
+
+
+def fig_importance(study: optuna.Study) -> go.Figure:
+    try:
+        imp = optuna.importance.get_param_importances(study)
+    except (RuntimeError, ValueError, ZeroDivisionError):
+        imp = {}
+    names = list(imp)[::-1]
+    fig = go.Figure([go.Bar(x=[imp[n] for n in names], y=names, orientation="h")])
+    title = "Hyperparameter importances" + ("" if imp else " (not enough completed trials yet)")
+    return fig.update_layout(title=title, xaxis_title="importance (fANOVA)")
+
+
+def fig_curves(trials) -> go.Figure:
+    fig = go.Figure()
+    for c in rd.curves(trials):
+        fig.add_trace(go.Scatter(x=c["epochs"], y=c["values"], mode="lines+markers", name=f"trial {c['number']} ({c['state']})",
+                                 line={"dash": "dot" if c["state"] == "pruned" else "solid"}))
+    return fig.update_layout(title="Per-epoch validation accuracy (pruned trials dotted)", xaxis_title="epoch",
+                             yaxis_title="validation accuracy (%)")
+
+
+def fig_parallel(trials) -> go.Figure:
+    d = rd.numeric_params(trials)
+    dims = [{"label": n, "values": v} for n, v in d["columns"].items()]
+    dims.append({"label": "val acc", "values": d["value"]})
+    return go.Figure(go.Parcoords(line={"color": d["value"], "colorscale": "Viridis"}, dimensions=dims)).update_layout(
+        title="Parallel coordinates (completed trials)")
+
+
+def fig_confirmed(trials) -> go.Figure:
+    fig = go.Figure()
+    for c in rd.confirmed(trials):
+        fig.add_trace(go.Scatter(y=c["test_acc"], x=list(range(1, len(c["test_acc"]) + 1)), mode="lines+markers",
+                                 name=f"trial {c['number']} seed {c['seed']} ({c['params']} params)"))
+    fig.add_hline(y=99.4, line_dash="dash", annotation_text="99.4%")
+    return fig.update_layout(title="Confirmed winners: test accuracy per epoch", xaxis_title="epoch",
+                             yaxis_title="test accuracy (%)")
+
+
+def build_html(study: optuna.Study) -> str:
+    trials = study.get_trials(deepcopy=False)
+    cfg = study_config(study)
+    figs = [fig_history(trials), fig_pareto(trials, cfg.budget), fig_importance(study), fig_curves(trials),
+            fig_parallel(trials), fig_confirmed(trials)]
+    parts = [pio.to_html(f, full_html=False, include_plotlyjs="inline" if i == 0 else False, div_id=f"plot{i}")
+             for i, f in enumerate(figs)]
+    n = len(rd.trained(trials))
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(study.study_name)}</title>
+{ERROR_TRAP}</head><body style="font-family:sans-serif;max-width:1100px;margin:auto">
+<h1>Study {html.escape(study.study_name)}</h1>
+<p>budget {cfg.budget:,} parameters, {cfg.dataset}, {cfg.epochs} epochs per trial, {n} trained trials.</p>
+<pre id="js-errors" style="color:red"></pre>
+{''.join(f'<div class="plot">{p}</div>' for p in parts)}
+</body></html>"""
+
+
+def write_report(study_name: str, storage: str | None, out: Path | None) -> int:
+    study = load_existing(study_name, storage)
+    out = Path(out) if out else Path("studies") / f"{study_name}-report.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(build_html(study), encoding="utf-8")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, self-contained)")
+    return 0

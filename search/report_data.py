@@ -1,0 +1,68 @@
+"""Pure data extraction for the report: plain trials in, plain lists and dicts out (no plotting)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from optuna.trial import FrozenTrial, TrialState
+
+from search.study import is_counted
+
+
+def trained(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    return [t for t in trials if is_counted(t)]
+
+
+def history(trials: Sequence[FrozenTrial]) -> list[dict]:
+    """Completed trials in order with the best value so far."""
+    out, best = [], None
+    for t in sorted(trained(trials), key=lambda t: t.number):
+        if t.state != TrialState.COMPLETE or t.value is None:
+            continue
+        best = t.value if best is None else max(best, t.value)
+        out.append({"number": t.number, "value": t.value, "best": best})
+    return out
+
+
+def pareto_front(points: Sequence[tuple[int, float, int]]) -> list[tuple[int, float, int]]:
+    """(params, accuracy, number) points no other point beats on both: fewer params, higher acc."""
+    front, best_acc = [], float("-inf")
+    for p in sorted(points, key=lambda p: (p[0], -p[1])):
+        if p[1] > best_acc:
+            front.append(p)
+            best_acc = p[1]
+    return front
+
+
+def params_vs_accuracy(trials: Sequence[FrozenTrial]) -> dict:
+    pts = [(t.user_attrs["params"], t.value, t.number) for t in trained(trials)
+           if t.state == TrialState.COMPLETE and t.value is not None and "params" in t.user_attrs]
+    return {"points": pts, "front": pareto_front(pts)}
+
+
+def curves(trials: Sequence[FrozenTrial]) -> list[dict]:
+    """Per-epoch validation accuracy of every trained trial, pruned ones included."""
+    return [{"number": t.number, "state": t.state.name.lower(),
+             "epochs": sorted(t.intermediate_values), "values": [t.intermediate_values[k] for k in sorted(t.intermediate_values)]}
+            for t in trained(trials) if t.intermediate_values]
+
+
+def numeric_params(trials: Sequence[FrozenTrial]) -> dict:
+    """Columns for parallel coordinates: numeric params present in every completed trial + value."""
+    done = [t for t in trained(trials) if t.state == TrialState.COMPLETE and t.params]
+    if not done:
+        return {"columns": {}, "value": []}
+    names = sorted(set.intersection(*(set(t.params) for t in done)))
+    names = [n for n in names if all(isinstance(t.params[n], (int, float)) and not isinstance(t.params[n], bool) for t in done)]
+    return {"columns": {n: [t.params[n] for t in done] for n in names}, "value": [t.value for t in done]}
+
+
+def confirmed(trials: Sequence[FrozenTrial]) -> list[dict]:
+    """Test curves of the confirmed designs, one entry per seed."""
+    out = []
+    for t in trials:
+        c = t.user_attrs.get("confirm")
+        if c:
+            for seed, curve in enumerate(c["test_acc"]):
+                out.append({"number": t.number, "seed": seed, "params": t.user_attrs.get("params"), "test_acc": curve})
+    return out

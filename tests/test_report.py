@@ -1,0 +1,70 @@
+"""Report: pure extraction functions, and the HTML rendered by a real headless Chromium."""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState, create_trial
+
+from conftest import ROOT, run_cli
+from search import report_data as rd
+
+
+def test_pareto_front_keeps_only_undominated_points():
+    pts = [(5000, 98.0, 1), (6000, 97.0, 2), (7000, 99.0, 3), (4000, 96.0, 4), (7000, 98.5, 5), (8000, 99.0, 6)]
+    assert rd.pareto_front(pts) == [(4000, 96.0, 4), (5000, 98.0, 1), (7000, 99.0, 3)]
+
+
+def _trial(number, value, state=TrialState.COMPLETE, params=1000, inter=None, **attrs):
+    t = create_trial(state=state, value=value if state == TrialState.COMPLETE else None,
+                     user_attrs={"params": params, **attrs}, intermediate_values=inter or {})
+    t.number = number
+    return t
+
+
+def test_history_curves_and_confirmed():
+    trials = [_trial(0, 97.0, inter={1: 90.0, 2: 97.0}), _trial(1, None, TrialState.PRUNED, inter={1: 50.0}),
+              _trial(2, 96.0), _trial(3, 98.0, confirm={"test_acc": [[98.0, 99.0], [97.5, 99.1]]}),
+              _trial(4, None, TrialState.PRUNED, infeasible="too small")]
+    assert [h["best"] for h in rd.history(trials)] == [97.0, 97.0, 98.0]
+    curves = rd.curves(trials)
+    assert [(c["number"], c["state"], c["values"]) for c in curves] == [(0, "complete", [90.0, 97.0]), (1, "pruned", [50.0])]
+    assert [(c["number"], c["seed"]) for c in rd.confirmed(trials)] == [(3, 0), (3, 1)]
+    assert len(rd.trained(trials)) == 4
+
+
+def chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not exe:
+        pytest.skip("Chromium is not installed (apt-get install chromium); the browser test needs it")
+    return exe
+
+
+def headless(exe, *args, user_dir):
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={user_dir}",
+             "--virtual-time-budget=15000"]
+    return subprocess.run([exe, *flags, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_report_renders_in_headless_chromium(tmp_path, data_dir):
+    exe = chromium()
+    run_cli("--budget", "8000", "--trials", "4", "--epochs", "2", "--subset", "800", "--top-k", "1",
+            "--confirm-seeds", "1", "--data-dir", str(data_dir), "--study-name", "rep", cwd=tmp_path, check=True)
+    out = tmp_path / "report.html"
+    run_cli("report", "--study", "rep", "--out", str(out), cwd=tmp_path, check=True)
+    text = out.read_text()
+    assert "<script src=" not in text  # plotly.js is inlined: the file works offline
+    dom = headless(exe, "--dump-dom", out.as_uri(), user_dir=tmp_path / "chrome").stdout
+    errors = re.search(r'<pre id="js-errors"[^>]*>(.*?)</pre>', dom, re.S)
+    assert errors is not None and errors.group(1).strip() == "", errors.group(1) if errors else dom[:500]
+    for i in range(6):  # every plot div got its rendered SVG
+        assert re.search(rf'id="plot{i}"[^>]*class="[^"]*js-plotly-plot', dom) or f'id="plot{i}"' in dom
+    assert dom.count('class="main-svg"') >= 6
+    shot = ROOT / "studies" / "report-screenshot.png"
+    shot.parent.mkdir(exist_ok=True)
+    headless(exe, f"--screenshot={shot}", "--window-size=1200,2400", out.as_uri(), user_dir=tmp_path / "chrome")
+    assert shot.exists() and shot.stat().st_size > 20_000
