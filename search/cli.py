@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -231,6 +232,7 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM closes trials like Ctrl-C does
+    warnings.filterwarnings("ignore", message=r".*is an experimental feature|.*is experimental")
     command = COMMANDS.get(argv[0], None) if argv else None
     run = command if command is not None else cmd_search
     args = argv[1:] if command is not None else argv

@@ -10,7 +10,6 @@ psycopg driver) is the path to many machines.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -122,6 +121,3 @@ def open_storage(
 def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
 
-
-def is_writable_dir(path: Path) -> bool:
-    return os.access(path, os.W_OK)

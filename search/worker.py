@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import signal
 import time
+import warnings
 from collections.abc import Callable
 
 import optuna
@@ -93,6 +94,7 @@ def worker_main(cfg_dict: dict, index: int) -> None:
     from trainers import load_data, resolve_device
 
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    warnings.filterwarnings("ignore", message=r".*is an experimental feature|.*is experimental")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     cfg = SearchConfig.from_dict(cfg_dict)
     device = resolve_device(cfg.device)

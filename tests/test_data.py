@@ -72,14 +72,19 @@ def test_real_source_order_is_present_torchvision_then_packages():
     ]
 
 
-def test_torchvision_download_fails_fast_offline(tmp_path):
+def test_torchvision_download_is_bounded(tmp_path):
+    """Offline (as here) it must fall through quickly; online its files must verify."""
     import time
 
     t = time.monotonic()
-    with pytest.raises(D.SourceFailed):
-        D.from_torchvision("mnist", tmp_path)  # no internet here: must fall through quickly
-    assert time.monotonic() - t < 4 * D.DOWNLOAD_TIMEOUT_S * 2 + 5
-    assert not D.raw_dir("mnist", tmp_path).exists()
+    try:
+        files = D.from_torchvision("mnist", tmp_path)
+    except D.SourceFailed:
+        # two files x two mirrors at most, each bounded by the socket timeout
+        assert time.monotonic() - t < 4 * D.DOWNLOAD_TIMEOUT_S + 10
+        assert not D.raw_dir("mnist", tmp_path).exists()
+    else:
+        D.verify("mnist", files)
 
 
 def _fake_wheel(path: Path, payload: bytes) -> None:
