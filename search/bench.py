@@ -167,7 +167,7 @@ def bench_space(a: argparse.Namespace) -> int:
     print(f"{n} random draws at budget {budget:,} ({ms:.1f} ms per draw, fitting included)")
     print(f"  within budget as drawn (relative widths at nominal scale): {as_drawn / n:6.1%}")
     print(f"  trainable after width fitting (never over budget):         {len(uses) / n:6.1%}")
-    print(f"  infeasible (feature map shrinks below 1x1; not trained):   {infeasible / n:6.1%}")
+    print(f"  infeasible (no member fits; recorded, not trained):        {infeasible / n:6.1%}")
     print(f"  budget use of trainable candidates: median {statistics.median(uses):.1%}, "
           f"p10 {uses[len(uses) // 10]:.1%}, max {uses[-1]:.1%}")
     return 0

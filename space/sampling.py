@@ -10,8 +10,8 @@ ad-hoc shrinking:
 - `use` lets the search trade size for accuracy on purpose (the Pareto front), while most
   candidates still use most of the budget.
 
-A shape whose narrowest member (every width 4) is over budget, or whose feature map would
-shrink below 1x1, raises `Infeasible`; the search records it without training it and it does
+A shape whose feature map would shrink below 1x1 gets padding on its last blocks. A shape whose
+narrowest member (every width 4) is over budget raises `Infeasible`; the search records it without training it and it does
 not count towards --trials.
 """
 
@@ -125,6 +125,24 @@ class Draw:
     drawn_params: int | None  # count of the shape at NOMINAL_SCALE ("as drawn"); None if invalid
 
 
+def pad_to_fit(shape: Shape, io: dict[str, int]) -> Shape:
+    """If the feature map would shrink below 1x1, pad blocks (last first) until it does not.
+
+    Geometry does not depend on widths, so this is decided once per shape, deterministically.
+    """
+    blocks = list(shape.blocks)
+    for i in range(len(blocks), -1, -1):
+        candidate = Shape(tuple(blocks), shape.options)
+        try:
+            scaled(candidate, NOMINAL_SCALE, **io)
+            return candidate
+        except SpecError:
+            if i > 0:
+                rel, _, t_ratio = blocks[i - 1]
+                blocks[i - 1] = (rel, 1, t_ratio)
+    return Shape(tuple(blocks), shape.options)
+
+
 def sample(
     trial: optuna.trial.BaseTrial,
     budget: int,
@@ -139,6 +157,7 @@ def sample(
     use = trial.suggest_float("budget_use", *USE_RANGE)
     recipe = sample_recipe(trial, epochs)
     io = dict(in_channels=in_channels, in_size=in_size, num_classes=num_classes)
+    shape = pad_to_fit(shape, io)
     try:
         drawn: int | None = count_params(scaled(shape, NOMINAL_SCALE, **io))
         spec = fit_widths(shape, max(int(use * budget), 1), **io)

@@ -141,3 +141,27 @@ def test_objective_refuses_an_over_budget_candidate(tmp_path, small_data, monkey
     study = optuna.create_study(direction="maximize")
     study.optimize(obj.make_objective(cfg, small_data), n_trials=1, catch=(Exception,))
     assert study.trials[0].state == TrialState.FAIL and calls == []
+
+
+def test_show_a_trial_of_the_study(e2e):
+    cwd, _ = e2e
+    proc = run_cli("show", "--study", "e2e", "--trial", "0", cwd=cwd, check=True)
+    assert "params: 8,000" in proc.stdout and "Total params: 8,000" in proc.stdout
+    assert "receptive field" in proc.stdout and "MACs:" in proc.stdout
+
+
+def test_train_command_reports_test_accuracy_per_epoch(tmp_path, data_dir):
+    import json
+
+    proc = run_cli("train", "--preset", "seed-004", "--epochs", "2", "--subset", "1000", "--data-dir", str(data_dir),
+                   "--out", str(tmp_path / "run"), cwd=tmp_path, check=True)
+    assert proc.stdout.count("test ") >= 2 and "last-3 min" in proc.stdout
+    saved = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert len(saved["test_acc"]) == 2 and saved["spec"]["head"] == "gap_conv"
+    assert (tmp_path / "run" / "weights.pt").exists()
+
+
+@pytest.mark.parametrize("command", ["", "data", "show", "train", "leaderboard", "export", "predict", "report", "bench"])
+def test_help_of_every_command(tmp_path, command):
+    proc = run_cli(*([command] if command else []), "--help", cwd=tmp_path, check=True)
+    assert "usage: python -m search" in proc.stdout
