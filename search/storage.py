@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+import time
 from pathlib import Path
 
 import optuna
@@ -22,6 +23,7 @@ from search.errors import UserError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SQLITE_BUSY_TIMEOUT_S = 60
+SCHEMA_RACE_RETRIES = 5
 
 
 def normalize_url(url: str) -> str:
@@ -109,7 +111,14 @@ def open_storage(
         )
     cls = AnnotatingStorage if annotate else optuna.storages.RDBStorage
     try:
-        return cls(url, **kwargs)
+        for attempt in range(SCHEMA_RACE_RETRIES):
+            try:
+                return cls(url, **kwargs)
+            except sqlalchemy.exc.IntegrityError:
+                # another process is creating the same fresh schema right now: let it finish
+                if attempt == SCHEMA_RACE_RETRIES - 1:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
     except ModuleNotFoundError as e:
         raise UserError(
             f"storage driver missing ({e.name}); for PostgreSQL: pip install 'budgetnas[postgres]'"

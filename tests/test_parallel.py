@@ -4,6 +4,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -96,16 +97,21 @@ def _start(args, cwd) -> subprocess.Popen:
 
 
 def _wait_for_running_trial(url: str, name: str, proc: subprocess.Popen, timeout: float = 120) -> int:
+    """Poll the SQLite file read-only (never creating a schema beside the CLI) for a trial that
+    is RUNNING and has reported at least one epoch."""
+    path = url.removeprefix("sqlite:///")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         try:
-            study = optuna.load_study(study_name=name, storage=url)
-            running = [t for t in study.trials if t.state == TrialState.RUNNING and t.intermediate_values]
-            if running:
-                return running[0].number
-        except (KeyError, Exception):
-            pass
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
+                row = con.execute(
+                    "SELECT t.number FROM trials t JOIN trial_intermediate_values v ON v.trial_id = t.trial_id "
+                    "WHERE t.state = 'RUNNING' LIMIT 1").fetchone()
+            if row:
+                return row[0]
+        except sqlite3.Error:
+            pass  # not created yet
         time.sleep(0.3)
     raise AssertionError("no trial reached its first epoch in time")
 

@@ -3,9 +3,7 @@
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
-import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 

@@ -1,13 +1,12 @@
 """End to end: the CLI on small subsets, real SQLite files, real Optuna."""
 
-import hashlib
 import sys
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
-from conftest import ROOT, run_cli
+from conftest import run_cli
 from space import ArchSpec, count_params
 
 BASE = ["--epochs", "2", "--subset", "1500", "--sampler", "random", "--seed", "1"]
