@@ -135,7 +135,6 @@ def train(
     seed: int = 0,
     report: Callable[[EpochStats], bool] | None = None,
     compile: bool = False,
-    progress: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
     """Train with SGD + StepLR (per epoch) or OneCycle (per batch); evaluate `evals` each epoch.
 
@@ -151,10 +150,19 @@ def train(
     fast_dropout = bulk_mask_dropout(net, seed) if device.type == "cpu" else contextlib.nullcontext(net)
     with fast_dropout:
         step_fn = torch.compile(net) if compile else net
-        return _fit(net, step_fn, data, recipe, evals, norm, seed, report, progress)
+        return _fit(net, step_fn, data, recipe, evals, norm, seed, report)
 
 
-def _fit(net, step_fn, data, recipe, evals, norm, seed, report, progress) -> TrainResult:
+def _fit(
+    net: nn.Module,
+    step_fn: Callable[[torch.Tensor], torch.Tensor],
+    data: Split,
+    recipe: Recipe,
+    evals: dict[str, Split],
+    norm: tuple[float, float],
+    seed: int,
+    report: Callable[[EpochStats], bool] | None,
+) -> TrainResult:
     device = data.x.device
     gen = torch.Generator(device=device).manual_seed(seed)
     n = len(data)
@@ -189,8 +197,6 @@ def _fit(net, step_fn, data, recipe, evals, norm, seed, report, progress) -> Tra
             if (b + 1) % check_every == 0 or b == steps - 1:
                 if not math.isfinite(loss_sum.item()):
                     raise NonFiniteLoss(f"non-finite training loss in epoch {epoch}, batch {b + 1}")
-            if progress is not None:
-                progress(b + 1, steps)
         if recipe.schedule == "step":
             sched.step()
         if device.type == "cuda":
