@@ -17,9 +17,7 @@ Heavy imports (torch, optuna) happen inside each command, so `--help` answers at
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -225,14 +223,11 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
 }
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM closes trials like Ctrl-C does
-    warnings.filterwarnings("ignore", message=r".*is an experimental feature|.*is experimental")
+    from search.errors import setup_process
+
+    setup_process()
     command = COMMANDS.get(argv[0], None) if argv else None
     run = command if command is not None else cmd_search
     args = argv[1:] if command is not None else argv

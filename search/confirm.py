@@ -16,8 +16,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
-from search.study import counted_trials
-from space import ArchSpec, Recipe
+from search.study import counted_trials, trial_design
 from trainers import DeviceData, consistency, first_epoch_at, train
 
 TARGET = 99.4  # the seeds' goal: test accuracy (%) to reach and hold
@@ -27,10 +26,6 @@ CONFIRM_SEED_BASE = 1000  # confirmation seeds differ from every search seed
 
 def artifact_dir(study_name: str) -> Path:
     return Path("studies") / f"{study_name}-artifacts"
-
-
-def spec_and_recipe(t: FrozenTrial) -> tuple[ArchSpec, Recipe]:
-    return ArchSpec.from_dict(t.user_attrs["spec"]), Recipe.from_dict(t.user_attrs["recipe"])
 
 
 def summarize(curves: list[list[float]]) -> dict:
@@ -74,7 +69,7 @@ def confirm_trial(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Train `trial`'s design `seeds` times on train+val, test after every epoch; store the result."""
-    spec, recipe = spec_and_recipe(trial)
+    spec, recipe = trial_design(trial)
     full = data.full_train()
     curves, seconds, weights_id = [], [], None
     for s in range(seeds):

@@ -37,14 +37,11 @@ def design_from_args(a: argparse.Namespace) -> tuple[ArchSpec, Recipe, str]:
     if a.spec is not None:
         spec, recipe = load_design_file(a.spec)
         return spec, recipe, Path(a.spec).stem
-    from search.study import load_existing
+    from search.study import load_existing, trained_trial, trial_design
 
     study = load_existing(a.study, a.storage)
-    trials = [t for t in study.get_trials(deepcopy=False) if t.number == a.trial]
-    if not trials or "spec" not in trials[0].user_attrs:
-        raise UserError(f"study {a.study!r} has no trained trial number {a.trial}")
-    attrs = trials[0].user_attrs
-    return ArchSpec.from_dict(attrs["spec"]), Recipe.from_dict(attrs["recipe"]), f"{a.study}-trial{a.trial}"
+    spec, recipe = trial_design(trained_trial(study, a.trial))
+    return spec, recipe, f"{a.study}-trial{a.trial}"
 
 
 def summary_table(spec: ArchSpec) -> str:

@@ -21,11 +21,11 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial
 
-from search.confirm import CONFIRM_SEED_BASE, artifact_dir, spec_and_recipe
+from search.confirm import CONFIRM_SEED_BASE, artifact_dir
 from search.designs import rf_table, summary_table
 from search.errors import UserError
 from search.leaderboard import leaderboard_rows
-from search.study import load_existing, study_config
+from search.study import load_existing, study_config, trained_trial, trial_design
 from space import ArchSpec, Recipe, build, count_macs, count_params, final_receptive_field
 from trainers import DATASETS
 
@@ -36,10 +36,7 @@ def pick_trial(study: optuna.Study, number: int | None) -> FrozenTrial:
         if not rows:
             raise UserError(f"study {study.study_name!r} has no completed trial to export")
         number = rows[0]["trial"]
-    found = [t for t in study.get_trials(deepcopy=False) if t.number == number]
-    if not found or "spec" not in found[0].user_attrs:
-        raise UserError(f"study {study.study_name!r} has no trained trial number {number}")
-    return found[0]
+    return trained_trial(study, number)
 
 
 def confirmed_weights(study: optuna.Study, trial: FrozenTrial) -> dict | None:
@@ -150,7 +147,7 @@ def attach(study: optuna.Study, trial: FrozenTrial, files: list[Path]) -> list[s
 def export_trial(a: argparse.Namespace) -> int:
     study = load_existing(a.study, a.storage, annotate=True)
     trial = pick_trial(study, a.trial)
-    spec, recipe = spec_and_recipe(trial)
+    spec, recipe = trial_design(trial)
     out = Path(a.out) if a.out else Path("studies") / f"{study.study_name}-trial{trial.number}"
     out.mkdir(parents=True, exist_ok=True)
     state = confirmed_weights(study, trial)

@@ -8,7 +8,7 @@ from optuna.trial import FrozenTrial, TrialState
 from search.config import PRUNERS, SAMPLERS, SearchConfig, default_storage
 from search.errors import UserError
 from search.storage import open_storage
-from space import PRESETS, count_params
+from space import PRESETS, ArchSpec, Recipe, count_params
 
 COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
 NOT_COUNTED_ATTRS = ("infeasible", "surplus")  # trials that never trained a candidate
@@ -94,6 +94,19 @@ def load_existing(study_name: str, storage_url: str, *, annotate: bool = False) 
         raise UserError(
             f"no study named {study_name!r} in that storage; it holds: {', '.join(names) or 'none'}"
         ) from None
+
+
+def trained_trial(study: optuna.Study, number: int) -> FrozenTrial:
+    """Trial `number` of the study, which must have trained a candidate."""
+    found = [t for t in study.get_trials(deepcopy=False) if t.number == number]
+    if not found or "spec" not in found[0].user_attrs:
+        raise UserError(f"study {study.study_name!r} has no trained trial number {number}")
+    return found[0]
+
+
+def trial_design(t: FrozenTrial) -> tuple[ArchSpec, Recipe]:
+    """The spec and recipe a trial trained (stored as user attributes)."""
+    return ArchSpec.from_dict(t.user_attrs["spec"]), Recipe.from_dict(t.user_attrs["recipe"])
 
 
 def study_config(study: optuna.Study) -> SearchConfig:

@@ -9,15 +9,14 @@ count). Running trials whose worker died are failed by Optuna's heartbeat check 
 from __future__ import annotations
 
 import multiprocessing as mp
-import signal
 import time
-import warnings
 from collections.abc import Callable
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.config import SearchConfig
+from search.errors import setup_process
 from search.objective import make_objective
 from search.study import counted_trials, is_counted
 from trainers import DeviceData
@@ -80,10 +79,6 @@ def run_worker(
             failures = 0
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def worker_main(cfg_dict: dict, index: int) -> None:
     """Entry point of one worker process (spawned by run_workers)."""
     import sys
@@ -93,8 +88,7 @@ def worker_main(cfg_dict: dict, index: int) -> None:
     from search.storage import open_storage
     from trainers import load_data, resolve_device
 
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    warnings.filterwarnings("ignore", message=r".*is an experimental feature|.*is experimental")
+    setup_process()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     cfg = SearchConfig.from_dict(cfg_dict)
     device = resolve_device(cfg.device)

@@ -31,11 +31,23 @@ def small_data(data_dir):
     return load_data("mnist", data_dir, "cpu", subset=2000, seed=0)
 
 
+def cli_env() -> dict[str, str]:
+    """The environment a CLI subprocess gets: this checkout importable, warnings quiet."""
+    return dict(os.environ, PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore")
+
+
+def counted(study) -> list:
+    """Trials --trials counts, written out independently of search.study.is_counted."""
+    from optuna.trial import TrialState
+
+    return [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+            and "infeasible" not in t.user_attrs and "surplus" not in t.user_attrs]
+
+
 def run_cli(*args: str, cwd: Path, timeout: float = 600, check: bool = False) -> subprocess.CompletedProcess:
     """Run `python -m search ARGS` as a user would, from `cwd` (studies/ lands there)."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore")
     proc = subprocess.run(
-        [sys.executable, "-m", "search", *args], cwd=cwd, env=env, capture_output=True,
+        [sys.executable, "-m", "search", *args], cwd=cwd, env=cli_env(), capture_output=True,
         text=True, timeout=timeout,
     )
     if check and proc.returncode != 0:

@@ -15,14 +15,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from conftest import ROOT, run_cli
+from conftest import cli_env, counted, run_cli
 
 SMALL = ["--epochs", "1", "--subset", "400", "--sampler", "random", "--top-k", "0", "--budget", "6000"]
-
-
-def counted(study):
-    return [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-            and "infeasible" not in t.user_attrs and "surplus" not in t.user_attrs]
 
 
 def test_four_workers_on_one_sqlite_file_finish_exactly_n(tmp_path, data_dir):
@@ -91,8 +86,7 @@ def test_two_workers_on_postgresql_finish_exactly_n(tmp_path, data_dir, postgres
 # --- faults -------------------------------------------------------------------------------------
 
 def _start(args, cwd) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore")
-    return subprocess.Popen([sys.executable, "-m", "search", *args], cwd=cwd, env=env,
+    return subprocess.Popen([sys.executable, "-m", "search", *args], cwd=cwd, env=cli_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -120,11 +114,16 @@ LONG = ["--budget", "8000", "--epochs", "4", "--subset", "4000", "--sampler", "r
         "--heartbeat", "1", "--no-baselines"]
 
 
+def _start_until_mid_trial(cwd, data_dir, name: str, *extra: str):
+    """Start a long search; return (its args, storage URL, process, number of a trial mid-training)."""
+    args = [*LONG, *extra, "--data-dir", str(data_dir), "--study-name", name]
+    url = f"sqlite:///{cwd}/studies/{name}.db"
+    proc = _start(args, cwd)
+    return args, url, proc, _wait_for_running_trial(url, name, proc)
+
+
 def test_sigkill_mid_trial_leaves_no_running_trial_after_resume(tmp_path, data_dir):
-    args = [*LONG, "--trials", "3", "--data-dir", str(data_dir), "--study-name", "killed"]
-    url = f"sqlite:///{tmp_path}/studies/killed.db"
-    proc = _start(args, tmp_path)
-    victim = _wait_for_running_trial(url, "killed", proc)
+    args, url, proc, victim = _start_until_mid_trial(tmp_path, data_dir, "killed", "--trials", "3")
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     study = optuna.load_study(study_name="killed", storage=url)
@@ -140,10 +139,7 @@ def test_sigkill_mid_trial_leaves_no_running_trial_after_resume(tmp_path, data_d
 
 
 def test_sigint_closes_the_trial_exits_130_and_resumes(tmp_path, data_dir):
-    args = [*LONG, "--trials", "2", "--data-dir", str(data_dir), "--study-name", "ctrlc"]
-    url = f"sqlite:///{tmp_path}/studies/ctrlc.db"
-    proc = _start(args, tmp_path)
-    victim = _wait_for_running_trial(url, "ctrlc", proc)
+    args, url, proc, victim = _start_until_mid_trial(tmp_path, data_dir, "ctrlc", "--trials", "2")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
@@ -158,10 +154,7 @@ def test_sigint_closes_the_trial_exits_130_and_resumes(tmp_path, data_dir):
 
 
 def test_sigterm_to_a_multi_worker_search_exits_130(tmp_path, data_dir):
-    args = [*LONG, "--trials", "4", "--workers", "2", "--data-dir", str(data_dir), "--study-name", "term"]
-    url = f"sqlite:///{tmp_path}/studies/term.db"
-    proc = _start(args, tmp_path)
-    _wait_for_running_trial(url, "term", proc)
+    _, url, proc, _ = _start_until_mid_trial(tmp_path, data_dir, "term", "--trials", "4", "--workers", "2")
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=90)
     assert proc.returncode == 130
@@ -179,8 +172,7 @@ def test_consecutive_failures_stop_the_search(tmp_path, data_dir):
         "s.sample_recipe = lambda trial, epochs: replace(orig(trial, epochs), lr=1e12, schedule='step', gamma=1.0)\n"
         "from search.cli import main; sys.exit(main(sys.argv[1:]))\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, "-c", code, *env_args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", code, *env_args], cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "stopped after 2 consecutive failed trials" in proc.stderr
     study = optuna.load_study(study_name="boom", storage=f"sqlite:///{tmp_path}/studies/boom.db")

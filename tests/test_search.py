@@ -6,7 +6,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from conftest import run_cli
+from conftest import counted, run_cli
 from space import ArchSpec, count_params
 
 BASE = ["--epochs", "2", "--subset", "1500", "--sampler", "random", "--seed", "1"]
@@ -14,11 +14,6 @@ BASE = ["--epochs", "2", "--subset", "1500", "--sampler", "random", "--seed", "1
 
 def load(cwd, name):
     return optuna.load_study(study_name=name, storage=f"sqlite:///{cwd}/studies/{name}.db")
-
-
-def counted(study):
-    return [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-            and "infeasible" not in t.user_attrs and "surplus" not in t.user_attrs]
 
 
 @pytest.fixture(scope="module")
