@@ -205,3 +205,20 @@ def bench_workers(a: argparse.Namespace) -> int:
           f"{one / two:.2f}x with start-up, {two_ips / one_ips:.2f}x training images/s")
     print("  (each worker draws its own random architectures, so the two runs train different models)")
     return 0
+
+
+def bench_fidelity(a: argparse.Namespace) -> int:
+    import json
+
+    from search import fidelity
+
+    if a.analyse is not None:
+        records = json.loads(Path(a.analyse).read_text())["records"]
+    else:
+        device = device_or_error(a.device)
+        print(f"fidelity: {a.designs} designs at budget {a.budget:,} + presets, {a.epochs} epochs each on "
+              f"50,000 / 10,000 images, device {device}; raw curves -> {a.out}")
+        records = fidelity.run_fidelity(designs=a.designs, budget=a.budget, epochs=a.epochs, seed=a.seed,
+                                        out=a.out, data_dir=a.data_dir, device=device)
+    print(fidelity.format_analysis(fidelity.analyse(records)))
+    return 0
