@@ -1,14 +1,14 @@
 """Benchmarks: each prints its figures and the ratio, all measured in the same run.
 
     python -m search bench data      # training-batch images/s: ours vs the seeds' DataLoader
-    python -m search bench train     # seed-000 training images/s: ours vs the seeds' loop
+    python -m search bench train     # seed-000 training images/s: seeds' loop vs ours, fp32 and bf16
     python -m search bench space     # 1,000 draws at budget 8,000: feasibility, budget use
     python -m search bench workers   # finished trials/hour: 1 worker vs 2 workers
+    python -m search bench fidelity  # cheap signals vs full-fidelity accuracy; pruning replays
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -21,22 +21,22 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from search.run import device_or_error
-from space import PRESETS, build
-from trainers import evaluate, load_data, train
+from space.model import build
+from space.presets import PRESETS
 from trainers.augment import normalize, random_affine, to_unit
-from trainers.data import Split
+from trainers.data import Split, load_data
+from trainers.loop import evaluate, resolve_device, train
 
 MEAN, STD = 0.1307, 0.3081
 
 
-def _seeds_loader(data_dir: str, batch_size: int = 64):
+def _seeds_loader(data_dir: str, batch_size: int = 64, num_workers: int = 0):
     """The seed notebooks' input pipeline: per-image PIL transforms through a DataLoader."""
     from torchvision import datasets, transforms
 
     ds = datasets.MNIST(data_dir, train=True, download=False, transform=transforms.Compose([
         transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,)), transforms.RandomRotation(7)]))
-    return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=1)
+    return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, num_workers=num_workers)
 
 
 def _rate(images: int, seconds: float) -> float:
@@ -71,13 +71,13 @@ def _time_ours(split: Split, seconds: float, batch_size: int = 64) -> float:
     return _rate(n, time.perf_counter() - t0)
 
 
-def bench_data(a: argparse.Namespace) -> int:
-    device = device_or_error(a.device)
-    data = load_data("mnist", a.data_dir, device)
-    print(f"input pipeline, batch 64, rotation 7 deg, {a.seconds:.0f}s each, device {device}")
-    theirs = _time_loader(_seeds_loader(a.data_dir), a.seconds)
-    ours = _time_ours(data.train, a.seconds)
-    print(f"  seeds' pipeline (ToTensor+Normalize+RandomRotation, DataLoader, 1 worker): {theirs:10,.0f} images/s")
+def bench_data(*, seconds: float, data_dir: str, device: str, **_) -> int:
+    device = resolve_device(device)
+    data = load_data("mnist", data_dir, device)
+    print(f"input pipeline, batch 64, rotation 7 deg, {seconds:.0f}s each, device {device}")
+    theirs = _time_loader(_seeds_loader(data_dir, num_workers=0), seconds)
+    ours = _time_ours(data.train, seconds)
+    print(f"  seeds' pipeline (ToTensor+Normalize+RandomRotation, DataLoader num_workers=0): {theirs:10,.0f} images/s")
     print(f"  ours (uint8 on device, whole-batch affine warp):                           {ours:10,.0f} images/s")
     print(f"  ratio ours / seeds: {ours / theirs:.1f}x")
     return 0
@@ -112,24 +112,34 @@ def _seeds_train_loop(model, loader, images: int, device: torch.device) -> float
     return _rate(n, time.perf_counter() - t0)
 
 
-def bench_train(a: argparse.Namespace) -> int:
-    device = device_or_error(a.device)
-    data = load_data("mnist", a.data_dir, device)
+def _ours(spec, recipe, sub: Split, data, precision: str) -> float:
+    warm = Split(sub.x[:256], sub.y[:256])
+    train(spec, warm, recipe, evals={}, norm=(data.mean, data.std), precision=precision)
+    result = train(spec, sub, recipe, evals={}, norm=(data.mean, data.std), precision=precision)
+    return _rate(len(sub) // recipe.batch_size * recipe.batch_size, result.epochs[0].seconds)
+
+
+def bench_train(*, data_dir: str, device: str, **_) -> int:
+    device = resolve_device(device)
+    data = load_data("mnist", data_dir, device)
     spec, recipe = PRESETS["seed-000"]
     recipe = replace(recipe, epochs=1)
     images = 64 * 200  # enough batches for a stable rate on a 2-core CPU
     print(f"seed-000 ({spec.dropout} dropout, batch {recipe.batch_size}), {images:,} training images each, "
           f"device {device}, torch threads {torch.get_num_threads()}")
     torch.manual_seed(0)
-    theirs = _seeds_train_loop(build(spec).to(device), _seeds_loader(a.data_dir), images, device)
+    theirs = _seeds_train_loop(build(spec).to(device), _seeds_loader(data_dir, num_workers=0), images, device)
     sub = Split(data.train.x[: images + 3 * 64], data.train.y[: images + 3 * 64])
-    train(spec, Split(sub.x[:256], sub.y[:256]), recipe, evals={}, norm=(data.mean, data.std))  # warm-up
-    result = train(spec, sub, recipe, evals={}, norm=(data.mean, data.std))
-    ours = _rate(len(sub) // 64 * 64, result.epochs[0].seconds)
-    print(f"  seeds' loop as written (DataLoader, PIL transforms, .item() per batch): {theirs:8,.0f} images/s")
-    print(f"  ours (trainers.train):                                                   {ours:8,.0f} images/s")
-    print(f"  ratio ours / seeds: {ours / theirs:.2f}x  (target >= 2x, ambition 3x)")
-    model = result.model.eval()
+    fp32 = _ours(spec, recipe, sub, data, "fp32")
+    bf16 = _ours(spec, recipe, sub, data, "bf16")
+    print(f"  seeds' loop as written (DataLoader num_workers=0, PIL transforms, .item() per batch): {theirs:8,.0f} images/s")
+    print(f"  ours, fp32 (device-resident batches, whole-batch warps, bulk-mask dropout): {fp32:8,.0f} images/s")
+    print(f"  ours, bf16 autocast:                                                    {bf16:8,.0f} images/s")
+    print(f"  ratio ours fp32 / seeds: {fp32 / theirs:.2f}x; bf16 / seeds: {bf16 / theirs:.2f}x; "
+          f"bf16 / fp32: {bf16 / fp32:.2f}x")
+    print("  note: on CPU our loop also replaces torch's nn.Dropout by a bulk-mask dropout of the same rate "
+          "(trainers/dropout.py); the seeds' loop uses torch's")
+    model = build(spec).to(device).eval()
     evaluate(model, data.test, (data.mean, data.std))  # warm-up
     t0 = time.perf_counter()
     evaluate(model, data.test, (data.mean, data.std))
@@ -137,12 +147,12 @@ def bench_train(a: argparse.Namespace) -> int:
     if device.type == "cuda":
         for name in ("seed-004", "seed-000"):
             s, r = PRESETS[name]
-            res = train(s, data.train, replace(r, epochs=2), evals={}, norm=(data.mean, data.std))
+            res = train(s, data.train, replace(r, epochs=2), evals={}, norm=(data.mean, data.std), precision="auto")
             print(f"  {name}: {res.epochs[-1].seconds:.2f} s per 50,000-image epoch (target < 1 s)")
     return 0
 
 
-def bench_space(a: argparse.Namespace) -> int:
+def bench_space(**_) -> int:
     import optuna
 
     from space import Infeasible, count_params, sample
@@ -191,12 +201,12 @@ def _timed_search(workers: int, data_dir: str, trials: int) -> tuple[float, floa
         return wall, span, images / span
 
 
-def bench_workers(a: argparse.Namespace) -> int:
+def bench_workers(*, data_dir: str, **_) -> int:
     trials = 8
     print(f"the same search ({trials} trials x 2 epochs on 12,000 images, random sampler, no pruning) "
           "with 1 worker (all threads) and 2 single-thread workers")
-    one, one_span, one_ips = _timed_search(1, a.data_dir, trials)
-    two, two_span, two_ips = _timed_search(2, a.data_dir, trials)
+    one, one_span, one_ips = _timed_search(1, data_dir, trials)
+    two, two_span, two_ips = _timed_search(2, data_dir, trials)
     for name, wall, span, ips in (("1 worker: ", one, one_span, one_ips), ("2 workers:", two, two_span, two_ips)):
         print(f"  {name} {trials / span * 3600:6.0f} finished trials/hour while trials ran "
               f"({span:5.1f}s), {trials / wall * 3600:6.0f}/hour with start-up ({wall:5.1f}s); "
@@ -207,18 +217,19 @@ def bench_workers(a: argparse.Namespace) -> int:
     return 0
 
 
-def bench_fidelity(a: argparse.Namespace) -> int:
+def bench_fidelity(*, designs: int, budget: int, epochs: int, seed: int, out: Path, analyse: Path | None,
+                   data_dir: str, device: str, **_) -> int:
     import json
 
     from search import fidelity
 
-    if a.analyse is not None:
-        records = json.loads(Path(a.analyse).read_text())["records"]
+    if analyse is not None:
+        records = json.loads(Path(analyse).read_text())["records"]
     else:
-        device = device_or_error(a.device)
-        print(f"fidelity: {a.designs} designs at budget {a.budget:,} + presets, {a.epochs} epochs each on "
-              f"50,000 / 10,000 images, device {device}; raw curves -> {a.out}")
-        records = fidelity.run_fidelity(designs=a.designs, budget=a.budget, epochs=a.epochs, seed=a.seed,
-                                        out=a.out, data_dir=a.data_dir, device=device)
+        dev = resolve_device(device)
+        print(f"fidelity: {designs} designs at budget {budget:,} + presets, {epochs} epochs each on "
+              f"50,000 / 10,000 images, device {dev}; raw curves -> {out}")
+        records = fidelity.run_fidelity(designs=designs, budget=budget, epochs=epochs, seed=seed,
+                                        out=out, data_dir=data_dir, device=dev)
     print(fidelity.format_analysis(fidelity.analyse(records)))
     return 0

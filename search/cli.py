@@ -9,7 +9,7 @@
     python -m search export --study mnist-b8000 --best --out studies/winner
     python -m search predict --model studies/winner digit.png
     python -m search report --study mnist-b8000
-    python -m search bench data|train|space|workers
+    python -m search bench data|train|space|workers|fidelity
 
 Heavy imports (torch, optuna) happen inside each command, so `--help` answers at once.
 """
@@ -21,7 +21,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-DATASET_CHOICES = ("mnist", "fashion-mnist")
 DEFAULT_STUDY = "mnist-b8000"
 
 
@@ -43,6 +42,8 @@ def _search_parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0, help="sampler seed and base training seed")
     g.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
     g.add_argument("--no-baselines", action="store_true", help="do not enqueue the seed presets that fit the budget")
+    g.add_argument("--target", type=float, default=None,
+                   help="test accuracy (%%) for the 'first epoch at target' column; default: the data set's (MNIST 99.4)")
     g = p.add_argument_group("data")
     _data_args(g)
     g.add_argument("--subset", type=int, default=None, help="train on a seeded sample of N images (quick runs)")
@@ -59,6 +60,7 @@ def _search_parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     g.add_argument("--max-failures", type=int, default=5, help="stop after this many consecutive failed trials")
     g.add_argument("--heartbeat", type=int, default=10, help="seconds between trial heartbeats (stale after 3x)")
     g.add_argument("--compile", action="store_true", help="torch.compile each candidate (slow start)")
+    g.add_argument("--precision", default="auto", help="auto | fp32 | bf16 (auto: bf16 on CUDA and on CPUs with native bf16)")
     return p
 
 
@@ -90,20 +92,12 @@ def _sub(name: str, help_: str) -> argparse.ArgumentParser:
 
 def cmd_search(argv: list[str]) -> int:
     a = _search_parser().parse_args(argv)
-    from search.config import SearchConfig, default_storage, default_study_name, validate
+    from search.config import SearchConfig, validate
 
-    name = a.study_name or default_study_name(a.dataset, a.budget)
-    cfg = SearchConfig(
-        budget=a.budget, trials=a.trials, epochs=a.epochs, dataset=a.dataset, data_dir=a.data_dir,
-        study_name=name, storage=a.storage or default_storage(name), sampler=a.sampler, pruner=a.pruner,
-        seed=a.seed, device=a.device, timeout=a.timeout, subset=a.subset, val_size=a.val_size,
-        top_k=a.top_k, confirm_seeds=a.confirm_seeds, workers=a.workers, max_failures=a.max_failures,
-        heartbeat=a.heartbeat, baselines=not a.no_baselines, compile=a.compile,
-    )
+    cfg = SearchConfig.from_args(a)
     validate(cfg)  # before torch/optuna load: bad input is answered at once
-    from search.run import quiet_optuna, run_search
+    from search.run import run_search
 
-    quiet_optuna()
     return run_search(cfg)
 
 
@@ -111,12 +105,11 @@ def cmd_data(argv: list[str]) -> int:
     p = _sub("data", "Fetch the data set into --data-dir and verify every raw file's sha256.")
     _data_args(p)
     a = p.parse_args(argv)
-    from trainers.data import DATASETS, ensure_dataset
+    from search.config import check_dataset
 
-    if a.dataset not in DATASETS:
-        from search.errors import UserError
+    check_dataset(a.dataset)
+    from trainers.fetch import ensure_dataset
 
-        raise UserError(f"unknown dataset {a.dataset!r}; choose from {', '.join(DATASETS)}")
     folder = ensure_dataset(a.dataset, a.data_dir, log=print)
     print(f"{a.dataset}: verified raw files in {folder}")
     return 0
@@ -127,31 +120,40 @@ def cmd_show(argv: list[str]) -> int:
     _design_args(p, with_trial=True)
     _study_args(p)
     a = p.parse_args(argv)
-    from search.designs import design_from_args, describe_design
+    from search.describe import describe_design
+    from search.designs import pick_design
 
-    spec, recipe, label = design_from_args(a)
+    spec, recipe, label = pick_design(preset=a.preset, spec=a.spec, trial=a.trial, study=a.study, storage=a.storage)
     print(describe_design(spec, recipe, label))
     return 0
 
 
 def cmd_train(argv: list[str]) -> int:
-    p = _sub("train", "Train one design on all training images and report test accuracy per epoch.")
+    p = _sub("train", "Train one design and report test accuracy per epoch (default: on all training images).")
     _design_args(p, with_trial=True)
     _study_args(p)
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=15)
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="training seed")
     g.add_argument("--device", default="auto")
     g.add_argument("--compile", action="store_true")
+    g.add_argument("--precision", default="auto", help="auto | fp32 | bf16")
+    g.add_argument("--fit-on", choices=["all", "train"], default="all",
+                   help="all: train + validation images; train: the training split only, as confirmation does")
+    g.add_argument("--target", type=float, default=None, help="test accuracy (%%) to report the first epoch at")
     g = p.add_argument_group("data")
     _data_args(g)
     g.add_argument("--subset", type=int, default=None, help="use a seeded sample of N images (quick check)")
+    g.add_argument("--data-seed", type=int, default=None, help="seed of the --subset sample (default: --seed)")
+    g.add_argument("--val-size", type=int, default=10_000, help="validation images held out (with --fit-on train)")
     p.add_argument("--out", type=Path, default=None, help="where to save weights + results (default studies/train-<label>)")
     a = p.parse_args(argv)
-    from search.designs import design_from_args, train_design
+    from search.designs import pick_design, train_design
 
-    spec, recipe, label = design_from_args(a)
-    return train_design(spec, recipe, label, a)
+    spec, recipe, label = pick_design(preset=a.preset, spec=a.spec, trial=a.trial, study=a.study, storage=a.storage)
+    return train_design(spec, recipe, label, epochs=a.epochs, seed=a.seed, device=a.device, dataset=a.dataset,
+                        data_dir=a.data_dir, subset=a.subset, out=a.out, compile=a.compile, target=a.target,
+                        precision=a.precision, fit_on=a.fit_on, data_seed=a.data_seed, val_size=a.val_size)
 
 
 def cmd_leaderboard(argv: list[str]) -> int:
@@ -161,10 +163,12 @@ def cmd_leaderboard(argv: list[str]) -> int:
     a = p.parse_args(argv)
     from search.leaderboard import format_leaderboard, leaderboard_rows, winner_line
     from search.study import load_existing, study_config
+    from trainers.datasets import target_accuracy
 
     study = load_existing(a.study, a.storage)
+    cfg = study_config(study)
     rows = leaderboard_rows(study, a.limit)
-    print(format_leaderboard(rows, study_config(study).budget))
+    print(format_leaderboard(rows, cfg.budget, target_accuracy(cfg.dataset, cfg.target)))
     print(winner_line(rows))
     return 0
 
@@ -181,7 +185,8 @@ def cmd_export(argv: list[str]) -> int:
     a = p.parse_args(argv)
     from search.export import export_trial
 
-    return export_trial(a)
+    return export_trial(study=a.study, storage=a.storage, trial=a.trial, out=a.out, data_dir=a.data_dir,
+                        device=a.device)
 
 
 def cmd_predict(argv: list[str]) -> int:
@@ -220,7 +225,7 @@ def cmd_bench(argv: list[str]) -> int:
     a = p.parse_args(argv)
     from search import bench
 
-    return getattr(bench, f"bench_{a.what}")(a)
+    return getattr(bench, f"bench_{a.what}")(**{k: v for k, v in vars(a).items() if k != "what"})
 
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
@@ -232,7 +237,7 @@ COMMANDS: dict[str, Callable[[list[str]], int]] = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from search.errors import setup_process
+    from search.process import setup_process
 
     setup_process()
     command = COMMANDS.get(argv[0], None) if argv else None
@@ -254,14 +259,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _exit_code(e: Exception) -> int | None:
     """2 for bad input, 1 for a search that stopped, None for a bug (which keeps its traceback)."""
-    from search.errors import UserError
+    from search.errors import InputError, SearchFailed
 
-    bad_input: list[type] = [UserError, FileNotFoundError, IsADirectoryError]
-    for module, name in (("trainers.data", "DataError"), ("space.spec", "SpecError")):
-        if module in sys.modules:  # only loaded modules can have raised their errors
-            bad_input.append(getattr(sys.modules[module], name))
-    if isinstance(e, tuple(bad_input)):
+    if isinstance(e, (InputError, FileNotFoundError, IsADirectoryError)):
         return 2
-    if "search.run" in sys.modules and isinstance(e, sys.modules["search.run"].SearchFailed):
+    if isinstance(e, SearchFailed):
         return 1
     return None

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import argparse
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from search.errors import UserError
 from space.count import family_min_params
+from trainers.datasets import DATASETS
+from trainers.precision import PRECISIONS
 
-DATASET_NAMES = ("mnist", "fashion-mnist")  # trainers.data.DATASETS, without importing torch
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "none")
 
@@ -39,6 +41,8 @@ class SearchConfig:
     heartbeat: int = 10  # seconds between heartbeats; a trial silent for 3x this is failed
     baselines: bool = True  # enqueue the seed presets that fit the budget first
     compile: bool = False  # torch.compile each candidate (pays off on GPU, long runs)
+    precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 on CUDA and on CPUs with native bf16)
+    target: float | None = None  # accuracy target (%) for "first epoch at target"; None: the data set's
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,6 +50,15 @@ class SearchConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchConfig:
         return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+    @classmethod
+    def from_args(cls, a: argparse.Namespace) -> SearchConfig:
+        """Every field from the parsed option of the same name; the defaults that need the others."""
+        values = {f.name: getattr(a, f.name) for f in fields(cls) if hasattr(a, f.name)}
+        values["baselines"] = not a.no_baselines
+        values["study_name"] = a.study_name or default_study_name(a.dataset, a.budget)
+        values["storage"] = a.storage or default_storage(values["study_name"])
+        return cls(**values)
 
     def identity(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in IDENTITY_FIELDS}
@@ -57,6 +70,11 @@ def default_study_name(dataset: str, budget: int) -> str:
 
 def default_storage(study_name: str) -> str:
     return f"sqlite:///studies/{study_name}.db"
+
+
+def check_dataset(name: str) -> None:
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
 
 
 def validate(cfg: SearchConfig) -> None:
@@ -74,11 +92,14 @@ def validate(cfg: SearchConfig) -> None:
             raise UserError(f"{name} must be >= {low}, got {value}")
     if cfg.subset is not None and cfg.subset < 10:
         raise UserError(f"--subset must be >= 10 images, got {cfg.subset}")
-    if cfg.dataset not in DATASET_NAMES:
-        raise UserError(f"unknown dataset {cfg.dataset!r}; choose from {', '.join(DATASET_NAMES)}")
+    check_dataset(cfg.dataset)
     if cfg.sampler not in SAMPLERS:
         raise UserError(f"unknown sampler {cfg.sampler!r}; choose from {', '.join(SAMPLERS)}")
     if cfg.pruner not in PRUNERS:
         raise UserError(f"unknown pruner {cfg.pruner!r}; choose from {', '.join(PRUNERS)}")
     if cfg.timeout is not None and cfg.timeout <= 0:
         raise UserError(f"--timeout must be positive seconds, got {cfg.timeout}")
+    if cfg.precision not in PRECISIONS:
+        raise UserError(f"unknown precision {cfg.precision!r}; choose from {', '.join(PRECISIONS)}")
+    if cfg.target is not None and not 0 < cfg.target <= 100:
+        raise UserError(f"--target must be an accuracy in (0, 100], got {cfg.target}")

@@ -1,17 +1,19 @@
-"""One design at a time: pick it (preset, spec file or study trial), describe it, train it."""
+"""`show` and `train`: one design at a time, picked as a preset, a spec file or a study's trial."""
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import io
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from search.errors import UserError
-from space import ArchSpec, PRESETS, Recipe, build, count_macs, count_params, receptive_field
+from search.storage import check_writable_dir
+from space.count import count_params
+from space.presets import PRESETS
+from space.recipe import Recipe
+from space.spec import ArchSpec
 
 
 def load_design_file(path: Path) -> tuple[ArchSpec, Recipe]:
@@ -25,66 +27,53 @@ def load_design_file(path: Path) -> tuple[ArchSpec, Recipe]:
     return ArchSpec.from_dict(data), Recipe()
 
 
-def design_from_args(a: argparse.Namespace) -> tuple[ArchSpec, Recipe, str]:
-    chosen = [x for x in (a.preset, a.spec, getattr(a, "trial", None)) if x is not None]
+def pick_design(*, preset: str | None, spec: Path | None, trial: int | None, study: str,
+                storage: str | None) -> tuple[ArchSpec, Recipe, str]:
+    chosen = [x for x in (preset, spec, trial) if x is not None]
     if len(chosen) != 1:
         raise UserError("give exactly one of --preset, --spec or --trial")
-    if a.preset is not None:
-        if a.preset not in PRESETS:
-            raise UserError(f"unknown preset {a.preset!r}; choose from {', '.join(PRESETS)}")
-        spec, recipe = PRESETS[a.preset]
-        return spec, recipe, a.preset
-    if a.spec is not None:
-        spec, recipe = load_design_file(a.spec)
-        return spec, recipe, Path(a.spec).stem
+    if preset is not None:
+        if preset not in PRESETS:
+            raise UserError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+        s, r = PRESETS[preset]
+        return s, r, preset
+    if spec is not None:
+        s, r = load_design_file(spec)
+        return s, r, Path(spec).stem
     from search.study import load_existing, trained_trial, trial_design
 
-    study = load_existing(a.study, a.storage)
-    spec, recipe = trial_design(trained_trial(study, a.trial))
-    return spec, recipe, f"{a.study}-trial{a.trial}"
+    s, r = trial_design(trained_trial(load_existing(study, storage), trial))
+    return s, r, f"{study}-trial{trial}"
 
 
-def summary_table(spec: ArchSpec) -> str:
-    from torchsummary import summary
+def train_design(spec: ArchSpec, recipe: Recipe, label: str, *, epochs: int, seed: int, device: str,
+                 dataset: str, data_dir: str, subset: int | None, out: Path | None, compile: bool,
+                 target: float | None = None, precision: str = "auto", fit_on: str = "all",
+                 data_seed: int | None = None, val_size: int = 10_000) -> int:
+    """Train on all training images (fit_on="all") or on the training split as confirmation does
+    (fit_on="train"), test after every epoch, save weights + results."""
+    from search.config import check_dataset
 
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        summary(build(spec), (spec.in_channels, spec.in_size, spec.in_size), device="cpu")
-    return buf.getvalue().rstrip()
-
-
-def rf_table(spec: ArchSpec) -> str:
-    lines = [f"{'layer':<11} {'input':>10} {'output':>10} {'RF':>4} {'jump':>4}", "-" * 43]
-    for r in receptive_field(spec):
-        lines.append(f"{r.layer:<11} {f'{r.size_in}x{r.size_in}x{r.channels_in}':>10} "
-                     f"{f'{r.size_out}x{r.size_out}x{r.channels_out}':>10} {r.rf:>4} {r.jump:>4}")
-    return "\n".join(lines)
-
-
-def describe_design(spec: ArchSpec, recipe: Recipe | None, label: str) -> str:
-    parts = [f"design {label} (digest {spec.digest()})", summary_table(spec), "", "receptive field", rf_table(spec), "",
-             f"params: {count_params(spec):,}", f"MACs:   {count_macs(spec):,} per image"]
-    if recipe is not None:
-        parts.append("recipe: " + ", ".join(f"{k}={v}" for k, v in recipe.to_dict().items()))
-    return "\n".join(parts)
-
-
-def train_design(spec: ArchSpec, recipe: Recipe, label: str, a: argparse.Namespace) -> int:
-    from dataclasses import replace
-
+    if epochs < 1:
+        raise UserError(f"--epochs must be >= 1, got {epochs}")
+    check_dataset(dataset)
+    out = Path(out) if out else Path("studies") / f"train-{label}"
+    check_writable_dir(out, "output folder")
     import torch
 
-    from search.run import device_or_error
-    from trainers import consistency, first_epoch_at, load_data, train
+    from trainers.data import load_data
+    from trainers.datasets import target_accuracy
+    from trainers.loop import consistency, first_epoch_at, resolve_device, retrain
 
-    if a.epochs < 1:
-        raise UserError(f"--epochs must be >= 1, got {a.epochs}")
-    recipe = replace(recipe, epochs=a.epochs)
-    device = device_or_error(a.device)
-    data = load_data(a.dataset, a.data_dir, device, subset=a.subset, seed=a.seed, log=print)
-    full = data.full_train()
-    print(f"training {label}: {count_params(spec):,} params on {len(full):,} images, "
-          f"testing on {len(data.test):,}, {recipe.epochs} epochs, device {device}")
+    recipe = replace(recipe, epochs=epochs)
+    dev = resolve_device(device)
+    goal = target_accuracy(dataset, target)
+    data = load_data(dataset, data_dir, dev, val_size=val_size, subset=subset,
+                     seed=seed if data_seed is None else data_seed, log=print)
+    full = fit_on == "all"
+    images = len(data.train) + len(data.val) if full else len(data.train)
+    print(f"training {label}: {count_params(spec):,} params on {images:,} images, "
+          f"testing on {len(data.test):,}, {recipe.epochs} epochs, device {dev}")
 
     def line(stats) -> bool:
         print(f"epoch {stats.epoch:2d}  lr {stats.lr:.4g}  train loss {stats.train_loss:.4f} "
@@ -92,20 +81,17 @@ def train_design(spec: ArchSpec, recipe: Recipe, label: str, a: argparse.Namespa
         return False
 
     t0 = time.perf_counter()
-    result = train(spec, full, recipe, evals={"test": data.test}, norm=(data.mean, data.std),
-                   seed=a.seed, report=line, compile=a.compile)
+    run = retrain(spec, recipe, data, seed=seed, full=full, report=line, compile=compile, precision=precision)
     wall = time.perf_counter() - t0
-    test = result.curve("test")
-    first = first_epoch_at(test, 99.4)
+    test = run.result.curve("test")
+    first = first_epoch_at(test, goal)
     print(f"final test {test[-1]:.2f}%  best {max(test):.2f}%  last-3 min {consistency(test):.2f}%  "
-          f"first epoch >= 99.4%: {first if first else 'never'}  wall {wall:.0f}s")
-    out = Path(a.out) if a.out else Path("studies") / f"train-{label}"
-    out.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.cpu() for k, v in result.model.state_dict().items()}, out / "weights.pt")
+          f"first epoch >= {goal:g}%: {first if first else 'never'}  wall {wall:.0f}s")
+    torch.save(run.state_dict, out / "weights.pt")
     (out / "result.json").write_text(json.dumps({
-        "spec": spec.to_dict(), "recipe": recipe.to_dict(), "seed": a.seed, "dataset": a.dataset,
-        "subset": a.subset, "device": str(device), "command": " ".join(["python -m search"] + sys.argv[1:]),
-        "test_acc": test, "wall_seconds": round(wall, 1), **result.to_dict(),
+        "spec": spec.to_dict(), "recipe": recipe.to_dict(), "seed": seed, "dataset": dataset,
+        "subset": subset, "fit_on": fit_on, "val_size": val_size, "device": str(dev), "command": " ".join(["python -m search"] + sys.argv[1:]),
+        "test_acc": test, "wall_seconds": round(wall, 1), **run.result.to_dict(),
     }, indent=1))
     print(f"saved weights and results to {out}")
     return 0

@@ -1,22 +1,11 @@
-"""Errors that mean "the user asked for something that cannot be done" (one line, exit code 2),
-and the signal/warning set-up every budgetnas process shares."""
+"""Errors of the search application. Bad input of any layer subclasses space.InputError."""
+
+from space.errors import InputError
 
 
-import signal
-import warnings
+class UserError(InputError):
+    """A flag or a study that cannot be used: printed as `error: <message>`, exit code 2."""
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def setup_process() -> None:
-    """SIGTERM closes the running trial like Ctrl-C does; Optuna's "experimental" notes stay quiet."""
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    warnings.filterwarnings("ignore", message=r".*is an experimental feature|.*is experimental")
-
-
-class UserError(Exception):
-    """Printed as `error: <message>` with exit code 2, never with a traceback."""
-
-    exit_code = 2
+class SearchFailed(Exception):
+    """The search stopped for a reason that is not bad input (exit code 1)."""

@@ -3,64 +3,87 @@
     studies/mnist-b8000-trial7/
         spec.json     {"spec": ..., "recipe": ..., "normalize": {"mean": .., "std": ..}}
         weights.pt    state_dict: torch.load(path, weights_only=True) + space.build(spec)
-        model.ts      TorchScript: torch.jit.load(path), no budgetnas needed
+        model.pt2     torch.export program: torch.export.load(path).module(), no budgetnas needed
+        model.ts      TorchScript (while torch still has it): torch.jit.load(path)
         model.onnx    ONNX (input "image" float [N, 1, 28, 28] normalized, output "logits")
         README.md     the model card
 
-Inputs to model.ts / model.onnx are normalized images: (pixels / 255 - mean) / std.
+Inputs to model.pt2 / model.ts / model.onnx are normalized images: (pixels / 255 - mean) / std.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
+import warnings
 from pathlib import Path
 
 import optuna
 import torch
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
-from search.confirm import CONFIRM_SEED_BASE, artifact_dir
-from search.designs import rf_table, summary_table
+from search.describe import rf_table, summary_table
 from search.errors import UserError
 from search.leaderboard import leaderboard_rows
-from search.study import load_existing, study_config, trained_trial, trial_design
-from space import ArchSpec, Recipe, build, count_macs, count_params, final_receptive_field
-from trainers import DATASETS
+from search.storage import check_writable_dir, open_annotating_storage
+from search.study import (
+    CONFIRM_SEED_BASE, artifact_dir, load_existing, study_config, study_data, trained_trial, trial_design,
+)
+from space.count import count_macs, count_params, final_receptive_field
+from space.model import build
+from space.recipe import Recipe
+from space.spec import ArchSpec
+from trainers.datasets import DATASETS
 
 
 def pick_trial(study: optuna.Study, number: int | None) -> FrozenTrial:
+    """The leaderboard's winner, or trial `number`, which must have completed."""
     if number is None:
         rows = leaderboard_rows(study, limit=1)
         if not rows:
             raise UserError(f"study {study.study_name!r} has no completed trial to export")
         number = rows[0]["trial"]
-    return trained_trial(study, number)
+    trial = trained_trial(study, number)
+    if trial.state != TrialState.COMPLETE:
+        raise UserError(f"trial {number} did not complete ({trial.state.name.lower()}); "
+                        "export a completed trial (see `python -m search leaderboard`)")
+    return trial
 
 
-def confirmed_weights(study: optuna.Study, trial: FrozenTrial) -> dict | None:
+def checked_design(study: optuna.Study, trial: FrozenTrial) -> tuple[ArchSpec, Recipe]:
+    """The trial's design, re-checked against the study's budget before anything is trained."""
+    spec, recipe = trial_design(trial)
+    budget, params = study_config(study).budget, count_params(spec)
+    if params > budget:
+        raise UserError(f"trial {trial.number}'s stored spec has {params} params > the study's budget {budget}; "
+                        "refusing to train or export it")
+    return spec, recipe
+
+
+def confirmed_weights(study: optuna.Study, trial: FrozenTrial, store_dir: Path) -> dict | None:
     """The seed-0 weights confirmation stored in the artifact store, if any."""
     artifact_id = (trial.user_attrs.get("confirm") or {}).get("weights_artifact")
-    store_dir = artifact_dir(study.study_name)
     if not artifact_id or not (store_dir / artifact_id).exists():
         return None
     return torch.load(store_dir / artifact_id, weights_only=True)
 
 
-def train_weights(study: optuna.Study, spec: ArchSpec, recipe: Recipe, data_dir: str | None, device: str) -> dict:
-    from search.run import device_or_error
-    from trainers import load_data, train
+def train_weights(study: optuna.Study, spec: ArchSpec, recipe: Recipe, data_dir: str | None,
+                  device: str) -> tuple[dict, str]:
+    """Train the weights exactly as confirmation's seed 0 does: training split, seed CONFIRM_SEED_BASE.
+    Returns them and the precision they were trained in."""
+    from trainers.loop import resolve_device, retrain
+    from trainers.precision import resolve_precision
 
     cfg = study_config(study)
-    data = load_data(cfg.dataset, data_dir or cfg.data_dir, device_or_error(device), val_size=cfg.val_size,
-                     subset=cfg.subset, seed=cfg.seed, log=print)
-    full = data.full_train()
-    print(f"this trial has no confirmed weights: training them now on {len(full):,} images "
-          f"({recipe.epochs} epochs, seed {CONFIRM_SEED_BASE})")
-    result = train(spec, full, recipe, evals={"test": data.test}, norm=(data.mean, data.std),
-                   seed=CONFIRM_SEED_BASE, report=lambda s: print(f"  epoch {s.epoch}: test {s.acc('test'):.2f}%") or False)
-    return {k: v.cpu() for k, v in result.model.state_dict().items()}
+    dev = resolve_device(device)
+    precision = resolve_precision(cfg.precision, dev.type)
+    data = study_data(cfg, dev, data_dir=data_dir, log=print)
+    print(f"this trial has no confirmed weights: training them now as confirmation does, on {len(data.train):,} "
+          f"images ({recipe.epochs} epochs, seed {CONFIRM_SEED_BASE}, {precision})")
+    run = retrain(spec, recipe, data, seed=CONFIRM_SEED_BASE, precision=precision,
+                  report=lambda s: print(f"  epoch {s.epoch}: val {s.acc('val'):.2f}%, test {s.acc('test'):.2f}%") or False)
+    return run.state_dict, precision
 
 
 def write_onnx(model: torch.nn.Module, spec: ArchSpec, path: Path) -> None:
@@ -72,19 +95,49 @@ def write_onnx(model: torch.nn.Module, spec: ArchSpec, path: Path) -> None:
     )
 
 
-def model_card(study: optuna.Study, trial: FrozenTrial, spec: ArchSpec, recipe: Recipe, trained_here: bool) -> str:
+def write_torch_export(model: torch.nn.Module, spec: ArchSpec, path: Path) -> None:
+    """A torch.export program with a dynamic batch size: torch.export.load(path).module()(x)."""
+    x = torch.zeros(2, spec.in_channels, spec.in_size, spec.in_size)
+    batch = torch.export.Dim("batch", min=1, max=65536)
+    torch.export.save(torch.export.export(model, (x,), dynamic_shapes=({0: batch},)), str(path))
+
+
+def write_torchscript(model: torch.nn.Module, path: Path) -> bool:
+    """TorchScript, for as long as this torch has it. torch deprecates it; the choice to still
+    write it is ours, so its deprecation warning is not shown to users."""
+    if not hasattr(torch.jit, "script"):
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(model).save(str(path))
+    return True
+
+
+def reproduce_lines(study: optuna.Study, recipe: Recipe, precision: str) -> str:
+    """The commands that remake the search, and these exact weights (confirmation's seed 0)."""
+    cfg = study_config(study)
+    search_cmd = (f"python -m search --budget {cfg.budget} --trials {cfg.trials} --epochs {cfg.epochs} "
+                  f"--dataset {cfg.dataset} --study-name {cfg.study_name} --seed {cfg.seed}"
+                  + (f" --subset {cfg.subset}" if cfg.subset else ""))
+    train_cmd = (f"python -m search train --spec spec.json --fit-on train --epochs {recipe.epochs} "
+                 f"--seed {CONFIRM_SEED_BASE} --dataset {cfg.dataset} --val-size {cfg.val_size} --precision {precision}"
+                 + (f" --subset {cfg.subset} --data-seed {cfg.seed}" if cfg.subset else ""))
+    return f"{search_cmd}\n{train_cmd}   # these weights: training split, seed {CONFIRM_SEED_BASE}"
+
+
+def model_card(study: optuna.Study, trial: FrozenTrial, spec: ArchSpec, recipe: Recipe, trained_here: bool,
+               precision: str) -> str:
     cfg = study_config(study)
     c = trial.user_attrs.get("confirm")
     if c:
         acc = (f"{c['test_acc_mean']:.2f}% ± {c['test_acc_std']:.2f} over {c['seeds']} seeds "
                f"(min {c['test_acc_min']:.2f}%, worst of the last 3 epochs {c['consistency']:.2f}%, "
                f"first epoch at >= {c['target']}%: {c['first_epoch_at_target'] or 'never'}); "
+               f"validation {c['val_acc_mean']:.2f}% ± {c['val_acc_std']:.2f}; "
                f"trained on {c['train_images']:,} images")
     else:
         acc = "not confirmed (weights trained at export time; see the log of that run)"
-    search_cmd = (f"python -m search --budget {cfg.budget} --trials {cfg.trials} --epochs {cfg.epochs} "
-                  f"--dataset {cfg.dataset} --study-name {cfg.study_name} --seed {cfg.seed}"
-                  + (f" --subset {cfg.subset}" if cfg.subset else ""))
     return f"""# {study.study_name} trial {trial.number}
 
 {count_params(spec):,} parameters (budget {cfg.budget:,}), {count_macs(spec):,} MACs per image,
@@ -92,7 +145,7 @@ receptive field {final_receptive_field(spec)} px at the global pool input.
 
 - validation accuracy in the search: {trial.value if trial.value is not None else '-'}%
 - test accuracy: {acc}
-- weights: {'trained at export time' if trained_here else 'from the confirmation run, seed 0'}
+- weights: {'trained at export time as confirmation trains seed 0' if trained_here else 'from the confirmation run, seed 0'}
 
 ## Use
 
@@ -101,8 +154,8 @@ with mean {DATASETS[cfg.dataset].mean} and std {DATASETS[cfg.dataset].std}. Outp
 
 ```python
 import torch
-model = torch.jit.load("model.ts")                      # no budgetnas needed
-# or: import onnxruntime; onnxruntime.InferenceSession("model.onnx")
+model = torch.export.load("model.pt2").module()         # no budgetnas needed
+# or: torch.jit.load("model.ts"); onnxruntime.InferenceSession("model.onnx")
 # or: from space import ArchSpec, build; build(spec).load_state_dict(torch.load("weights.pt", weights_only=True))
 ```
 
@@ -111,8 +164,7 @@ model = torch.jit.load("model.ts")                      # no budgetnas needed
 ## Reproduce
 
 ```
-{search_cmd}
-python -m search train --spec spec.json --epochs {recipe.epochs} --seed 0
+{reproduce_lines(study, recipe, precision)}
 ```
 
 ## Recipe
@@ -133,44 +185,52 @@ python -m search train --spec spec.json --epochs {recipe.epochs} --seed 0
 """
 
 
-def attach(study: optuna.Study, trial: FrozenTrial, files: list[Path]) -> list[str]:
+def attach(storage, trial: FrozenTrial, files: list[Path], store_dir: Path) -> list[str]:
     """Attach exported files to the trial in the artifact store (optuna-dashboard shows them)."""
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
-    store_dir = artifact_dir(study.study_name)
     store_dir.mkdir(parents=True, exist_ok=True)
     store = FileSystemArtifactStore(str(store_dir))
-    return [upload_artifact(artifact_store=store, file_path=str(f), study_or_trial=trial, storage=study._storage)
+    return [upload_artifact(artifact_store=store, file_path=str(f), study_or_trial=trial, storage=storage)
             for f in files]
 
 
-def export_trial(a: argparse.Namespace) -> int:
-    study = load_existing(a.study, a.storage, annotate=True)
-    trial = pick_trial(study, a.trial)
-    spec, recipe = trial_design(trial)
-    out = Path(a.out) if a.out else Path("studies") / f"{study.study_name}-trial{trial.number}"
-    out.mkdir(parents=True, exist_ok=True)
-    state = confirmed_weights(study, trial)
+def export_trial(*, study: str, storage: str | None, trial: int | None, out: Path | None,
+                 data_dir: str | None, device: str) -> int:
+    """Write a trial's files (spec, weights, torch.export, TorchScript, ONNX, card) and attach them."""
+    from search.config import default_storage
+
+    url = storage or default_storage(study)
+    annotating = open_annotating_storage(url)
+    st = load_existing(study, url, storage=annotating)
+    t = pick_trial(st, trial)
+    spec, recipe = checked_design(st, t)
+    out = Path(out) if out else Path("studies") / f"{st.study_name}-trial{t.number}"
+    check_writable_dir(out, "output folder")
+    store_dir = artifact_dir(st, url)
+    state = confirmed_weights(st, t, store_dir)
     trained_here = state is None
+    precision = (t.user_attrs.get("confirm") or {}).get("precision", "fp32")
     if state is None:
-        state = train_weights(study, spec, recipe, a.data_dir, a.device)
+        state, precision = train_weights(st, spec, recipe, data_dir, device)
     model = build(spec)
     model.load_state_dict(state)
     model.eval()
-    info = DATASETS[study_config(study).dataset]
+    info = DATASETS[study_config(st).dataset]
     (out / "spec.json").write_text(json.dumps({
         "spec": spec.to_dict(), "recipe": recipe.to_dict(), "params": count_params(spec),
-        "normalize": {"mean": info.mean, "std": info.std}, "study": study.study_name, "trial": trial.number,
-        "confirm": trial.user_attrs.get("confirm"),
+        "normalize": {"mean": info.mean, "std": info.std}, "study": st.study_name, "trial": t.number,
+        "confirm": t.user_attrs.get("confirm"),
     }, indent=1))
     torch.save(model.state_dict(), out / "weights.pt")
-    torch.jit.script(model).save(str(out / "model.ts"))
+    names = ["spec.json", "weights.pt", "model.pt2"]
+    write_torch_export(model, spec, out / "model.pt2")
+    if write_torchscript(model, out / "model.ts"):
+        names.append("model.ts")
     write_onnx(model, spec, out / "model.onnx")
-    (out / "README.md").write_text(model_card(study, trial, spec, recipe, trained_here))
-    files = [out / n for n in ("spec.json", "weights.pt", "model.ts", "model.onnx", "README.md")]
-    attach(study, trial, files)
-    print(f"exported trial {trial.number} ({count_params(spec):,} params) to {out}: "
-          + ", ".join(f.name for f in files))
-    print(f"attached to the trial; view: optuna-dashboard {shlex.quote(study_config(study).storage)} "
-          f"--artifact-dir {artifact_dir(study.study_name)}")
+    (out / "README.md").write_text(model_card(st, t, spec, recipe, trained_here, precision))
+    files = [out / n for n in (*names, "model.onnx", "README.md")]
+    attach(annotating, t, files, store_dir)
+    print(f"exported trial {t.number} ({count_params(spec):,} params) to {out}: " + ", ".join(f.name for f in files))
+    print(f"attached to the trial; view: optuna-dashboard {shlex.quote(url)} --artifact-dir {store_dir}")
     return 0

@@ -9,11 +9,16 @@ import optuna
 from optuna.trial import TrialState
 
 from search.config import SearchConfig
-from search.study import is_counted
-from space import (
-    ArchSpec, Infeasible, PRESETS, Recipe, count_macs, count_params, final_receptive_field, sample,
-)
-from trainers import DeviceData, EpochStats, train
+from search.trials import is_counted
+from space.count import count_macs, count_params, final_receptive_field
+from space.presets import PRESETS
+from space.recipe import Recipe
+from space.sampling import Infeasible, sample
+from space.spec import ArchSpec
+from trainers.data import DeviceData
+from trainers.loop import EpochStats, train
+
+EpochHook = Callable[[int, EpochStats], None]  # (trial number, stats) after every epoch
 
 
 class OverBudget(RuntimeError):
@@ -24,18 +29,32 @@ class Surplus(RuntimeError):
     """Other workers already hold the requested number of finished or running trials."""
 
 
+def _step_aside(trial: optuna.Trial, why: str) -> None:
+    trial.set_user_attr("surplus", why)
+    raise Surplus(why)
+
+
 def _refuse_surplus(trial: optuna.Trial, wanted: int) -> None:
     trials = trial.study.get_trials(deepcopy=False)
     done = sum(is_counted(t) for t in trials)
     ahead = sum(t.state == TrialState.RUNNING and t.number < trial.number for t in trials)
     if done + ahead >= wanted:
-        trial.set_user_attr("surplus", f"{done} finished + {ahead} running >= {wanted} requested")
-        raise Surplus("the study already has the requested trials")
+        _step_aside(trial, f"{done} finished + {ahead} running >= {wanted} requested")
+
+
+def _refuse_duplicate_baseline(trial: optuna.Trial, name: str) -> None:
+    """Two processes may enqueue the same baseline (a race on resume): the later one steps aside."""
+    for t in trial.study.get_trials(deepcopy=False):
+        if t.number == trial.number or t.user_attrs.get("baseline") != name or "surplus" in t.user_attrs:
+            continue
+        if is_counted(t) or (t.state == TrialState.RUNNING and t.number < trial.number):
+            _step_aside(trial, f"baseline {name} already ran as trial {t.number}")
 
 
 def candidate(trial: optuna.Trial, cfg: SearchConfig, data: DeviceData) -> tuple[ArchSpec, Recipe]:
     baseline = trial.user_attrs.get("baseline")
     if baseline is not None:
+        _refuse_duplicate_baseline(trial, baseline)
         spec, recipe = PRESETS[baseline]
         return spec, replace(recipe, epochs=cfg.epochs)
     _, c, h, _ = data.train.x.shape
@@ -60,7 +79,7 @@ def describe(trial: optuna.Trial, spec: ArchSpec, recipe: Recipe, budget: int) -
     return params
 
 
-def make_objective(cfg: SearchConfig, data: DeviceData) -> Callable[[optuna.Trial], float]:
+def make_objective(cfg: SearchConfig, data: DeviceData, on_epoch: EpochHook | None = None) -> Callable[[optuna.Trial], float]:
     def objective(trial: optuna.Trial) -> float:
         try:
             return _run(trial)
@@ -83,12 +102,15 @@ def make_objective(cfg: SearchConfig, data: DeviceData) -> Callable[[optuna.Tria
             curve.append(round(stats.val_acc, 4))
             seconds.append(round(stats.seconds, 3))
             trial.report(stats.val_acc, stats.epoch)
-            return trial.should_prune()
+            if on_epoch is not None:
+                on_epoch(trial.number, stats)
+            # the last epoch is paid for: the trial completes with its value instead of being pruned
+            return stats.epoch < recipe.epochs and trial.should_prune()
 
         try:
             result = train(
                 spec, data.train, recipe, evals={"val": data.val}, norm=(data.mean, data.std),
-                seed=cfg.seed + trial.number, report=report, compile=cfg.compile,
+                seed=cfg.seed + trial.number, report=report, compile=cfg.compile, precision=cfg.precision,
             )
         finally:
             trial.set_user_attr("val_acc", curve)

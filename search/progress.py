@@ -1,13 +1,17 @@
-"""Terminal progress for a search: a bar over finished trials and one line per finished trial."""
+"""Terminal progress for a search: a bar over finished trials that also shows the running trial's
+epoch and latest validation accuracy, one line per finished trial, and a line each time the best
+validation accuracy improves, with the wall time it took to get there (the "anytime" curve)."""
 
 from __future__ import annotations
 
 import sys
+import time
 
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
-from search.study import is_counted
+from search.trials import is_counted
+from trainers.loop import EpochStats
 
 
 def trial_line(t: FrozenTrial) -> str:
@@ -28,37 +32,67 @@ def trial_line(t: FrozenTrial) -> str:
     return f"trial {t.number:4d}{name}  {params_s}  val {acc}  {len(curve):2d} ep  {secs:6.1f}s  {state}"
 
 
-class Progress:
-    """Feed it finished trials (any order, repeats ignored); it keeps the bar and the log."""
+def clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
-    def __init__(self, total: int, already: list[FrozenTrial], enabled: bool = True) -> None:
+
+class Progress:
+    """Feed it finished trials (any order, repeats ignored) and epochs; it keeps the bar and the log."""
+
+    def __init__(self, total: int, already: list[FrozenTrial], enabled: bool = True, log=None) -> None:
+        self.t0 = time.monotonic()
+        self.log = log or (lambda msg: tqdm.write(msg, file=sys.stdout))
         self.seen = {t.number for t in already}
-        self.best: tuple[float, int] | None = None
+        self.best: tuple[float, int, int] | None = None  # (val, params, trial)
+        self.running = ""
         for t in already:
-            self._track_best(t)
+            self._improves(t)
+        self.anytime: list[tuple[float, float, int]] = []  # (seconds, best val, trial) this run
         self.bar = tqdm(
             total=total, initial=min(total, sum(is_counted(t) for t in already)),
             desc="trials", unit="trial", file=sys.stderr, disable=not enabled, dynamic_ncols=True,
         )
         self._postfix()
 
-    def _track_best(self, t: FrozenTrial) -> None:
-        if t.state == TrialState.COMPLETE and t.value is not None:
+    def _improves(self, t: FrozenTrial) -> bool:
+        if t.state == TrialState.COMPLETE and t.value is not None and is_counted(t):
             if self.best is None or t.value > self.best[0]:
-                self.best = (t.value, t.user_attrs.get("params", 0))
+                self.best = (t.value, t.user_attrs.get("params", 0), t.number)
+                return True
+        return False
 
     def _postfix(self) -> None:
+        parts = [self.running] if self.running else []
         if self.best is not None:
-            self.bar.set_postfix_str(f"best val {self.best[0]:.2f}% @ {self.best[1]} params")
+            parts.append(f"best val {self.best[0]:.2f}% @ {self.best[1]} params")
+        self.bar.set_postfix_str(" | ".join(parts))
+
+    def epoch(self, number: int, stats: EpochStats, epochs: int | None = None) -> None:
+        """The running trial finished an epoch: show it on the bar."""
+        of = f"/{epochs}" if epochs else ""
+        self.running = f"trial {number}: epoch {stats.epoch}{of} val {stats.val_acc:.2f}%"
+        self._postfix()
+
+    def running_trials(self, trials: list[FrozenTrial]) -> None:
+        """Several workers: show each running trial's last reported epoch."""
+        self.running = ", ".join(
+            f"trial {t.number}: epoch {max(t.intermediate_values)} val {t.intermediate_values[max(t.intermediate_values)]:.2f}%"
+            for t in trials if t.intermediate_values)
+        self._postfix()
 
     def update(self, t: FrozenTrial) -> None:
         if t.number in self.seen or not t.state.is_finished():
             return
         self.seen.add(t.number)
-        tqdm.write(trial_line(t), file=sys.stdout)
-        self._track_best(t)
+        self.log(trial_line(t))
+        if self._improves(t):
+            elapsed = time.monotonic() - self.t0
+            self.anytime.append((elapsed, t.value, t.number))
+            self.log(f"new best {t.value:.2f}% val (trial {t.number}, {self.best[1]} params) after {clock(elapsed)}")
         if is_counted(t) and self.bar.n < self.bar.total:
             self.bar.update(1)
+        self.running = ""
         self._postfix()
 
     def close(self) -> None:

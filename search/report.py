@@ -11,6 +11,7 @@ import plotly.io as pio
 
 from search import report_data as rd
 from search.study import load_existing, study_config
+from trainers.datasets import target_accuracy
 
 # Any script error is written into the page, so a browser test (and a reader) can see it.
 ERROR_TRAP = """<script>window.__errors=[];window.addEventListener('error',function(e){
@@ -68,12 +69,20 @@ def fig_parallel(trials) -> go.Figure:
         title="Parallel coordinates (completed trials)")
 
 
-def fig_confirmed(trials) -> go.Figure:
+def fig_anytime(trials) -> go.Figure:
+    a = rd.anytime(trials)
+    fig = go.Figure([go.Scatter(x=[p["seconds"] / 60 for p in a], y=[p["best"] for p in a], mode="lines+markers",
+                                line={"shape": "hv"}, text=[f"trial {p['number']}" for p in a], name="best so far")])
+    return fig.update_layout(title="Anytime: best validation accuracy against wall time",
+                             xaxis_title="minutes since the first trial started", yaxis_title="validation accuracy (%)")
+
+
+def fig_confirmed(trials, target: float) -> go.Figure:
     fig = go.Figure()
     for c in rd.confirmed(trials):
         fig.add_trace(go.Scatter(y=c["test_acc"], x=list(range(1, len(c["test_acc"]) + 1)), mode="lines+markers",
                                  name=f"trial {c['number']} seed {c['seed']} ({c['params']} params)"))
-    fig.add_hline(y=99.4, line_dash="dash", annotation_text="99.4%")
+    fig.add_hline(y=target, line_dash="dash", annotation_text=f"{target:g}%")
     return fig.update_layout(title="Confirmed winners: test accuracy per epoch", xaxis_title="epoch",
                              yaxis_title="test accuracy (%)")
 
@@ -81,8 +90,8 @@ def fig_confirmed(trials) -> go.Figure:
 def build_html(study: optuna.Study) -> str:
     trials = study.get_trials(deepcopy=False)
     cfg = study_config(study)
-    figs = [fig_history(trials), fig_pareto(trials, cfg.budget), fig_importance(study), fig_curves(trials),
-            fig_parallel(trials), fig_confirmed(trials)]
+    figs = [fig_history(trials), fig_anytime(trials), fig_pareto(trials, cfg.budget), fig_importance(study),
+            fig_curves(trials), fig_parallel(trials), fig_confirmed(trials, target_accuracy(cfg.dataset, cfg.target))]
     parts = [pio.to_html(f, full_html=False, include_plotlyjs="inline" if i == 0 else False, div_id=f"plot{i}")
              for i, f in enumerate(figs)]
     n = len(rd.trained(trials))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from optuna.trial import FrozenTrial, TrialState
 
-from search.study import is_counted
+from search.trials import is_counted
 
 
 def trained(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
@@ -65,4 +65,22 @@ def confirmed(trials: Sequence[FrozenTrial]) -> list[dict]:
         if c:
             for seed, curve in enumerate(c["test_acc"]):
                 out.append({"number": t.number, "seed": seed, "params": t.user_attrs.get("params"), "test_acc": curve})
+    return out
+
+
+def anytime(trials: Sequence[FrozenTrial]) -> list[dict]:
+    """Best validation accuracy against wall time since the study's first trial started.
+
+    Time is what the trials' own timestamps say, so it includes every worker and every resume.
+    """
+    done = [t for t in trained(trials) if t.state == TrialState.COMPLETE and t.value is not None
+            and t.datetime_complete is not None]
+    starts = [t.datetime_start for t in trained(trials) if t.datetime_start is not None]
+    if not done or not starts:
+        return []
+    t0, out, best = min(starts), [], None
+    for t in sorted(done, key=lambda t: t.datetime_complete):
+        if best is None or t.value > best:
+            best = t.value
+            out.append({"seconds": (t.datetime_complete - t0).total_seconds(), "best": best, "number": t.number})
     return out

@@ -4,37 +4,25 @@ from __future__ import annotations
 
 import time
 
-import optuna
-import torch
-
-from search.confirm import artifact_dir, confirm_top
 from search.config import SearchConfig, validate
-from search.errors import UserError
+from search.confirm import confirm_top
+from search.errors import SearchFailed
 from search.leaderboard import format_leaderboard, leaderboard_rows, winner_line
-from search.progress import Progress
-from search.study import create_or_resume, load_existing
+from search.progress import Progress, clock
+from search.storage import open_annotating_storage
+from search.study import artifact_dir, create_or_resume, load_existing, open_search_storage, study_data
 from search.worker import TooManyFailures, run_worker, run_workers
-from trainers import load_data, resolve_device
-
-
-class SearchFailed(Exception):
-    """The search stopped for a reason that is not bad input (exit code 1)."""
-
-
-def device_or_error(name: str) -> torch.device:
-    try:
-        return resolve_device(name)
-    except (ValueError, RuntimeError) as e:
-        raise UserError(f"--device {name}: {e}") from None
+from trainers.datasets import target_accuracy
+from trainers.loop import resolve_device
 
 
 def run_search(cfg: SearchConfig, log=print) -> int:
     validate(cfg)
-    device = device_or_error(cfg.device)
+    device = resolve_device(cfg.device)
+    storage = open_search_storage(cfg)  # bad storage or a mismatched study: answered before any data
     t0 = time.monotonic()
-    data = load_data(cfg.dataset, cfg.data_dir, device, val_size=cfg.val_size, subset=cfg.subset,
-                     seed=cfg.seed, log=log)
-    study = create_or_resume(cfg)
+    data = study_data(cfg, device, log=log)
+    study = create_or_resume(storage, cfg)
     log(f"study {cfg.study_name!r} in {cfg.storage}: budget {cfg.budget} params, {cfg.trials} trials "
         f"x {cfg.epochs} epochs on {cfg.dataset} ({len(data.train)} train / {len(data.val)} val images), "
         f"device {device}, {cfg.workers} worker(s)")
@@ -43,9 +31,10 @@ def run_search(cfg: SearchConfig, log=print) -> int:
     try:
         if cfg.workers == 1:
             deadline = t0 + cfg.timeout if cfg.timeout else None
-            run_worker(study, cfg, data, on_trial=progress.update, deadline=deadline)
+            run_worker(study, storage, cfg, data, on_trial=progress.update,
+                       on_epoch=lambda n, s: progress.epoch(n, s, cfg.epochs), deadline=deadline)
         else:
-            codes = run_workers(cfg, study, progress.update)
+            codes = run_workers(cfg, study, progress.update, progress.running_trials)
             if any(c == 3 for c in codes):
                 raise TooManyFailures(f"a worker stopped after {cfg.max_failures} consecutive failed trials")
             if any(c not in (0, 3) for c in codes):
@@ -55,17 +44,18 @@ def run_search(cfg: SearchConfig, log=print) -> int:
     finally:
         progress.close()
     log(f"search: {time.monotonic() - t0:.0f}s")
+    if progress.anytime:
+        log("best validation accuracy against wall time (this run): "
+            + ", ".join(f"{clock(s)} {v:.2f}% (trial {n})" for s, v, n in progress.anytime))
     if cfg.top_k > 0:
-        annotating = load_existing(cfg.study_name, cfg.storage, annotate=True)
-        confirm_top(annotating, data, cfg.top_k, cfg.confirm_seeds, artifact_dir(cfg.study_name), log)
+        annotating = open_annotating_storage(cfg.storage)
+        study = load_existing(cfg.study_name, cfg.storage, storage=annotating)
+        confirm_top(study, annotating, data, cfg.top_k, cfg.confirm_seeds, artifact_dir(study),
+                    target_accuracy(cfg.dataset, cfg.target), cfg.precision, log)
     final = load_existing(cfg.study_name, cfg.storage)
     rows = leaderboard_rows(final)
-    log(format_leaderboard(rows, cfg.budget))
+    log(format_leaderboard(rows, cfg.budget, target_accuracy(cfg.dataset, cfg.target)))
     log(winner_line(rows))
     log(f"total wall time: {time.monotonic() - t0:.0f}s; "
-        f"dashboard: optuna-dashboard {cfg.storage}")
+        f"dashboard: optuna-dashboard {cfg.storage} --artifact-dir {artifact_dir(final)}")
     return 0
-
-
-def quiet_optuna() -> None:
-    optuna.logging.set_verbosity(optuna.logging.ERROR)

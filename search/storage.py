@@ -10,6 +10,7 @@ psycopg driver) is the path to many machines.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import tempfile
 import time
@@ -21,7 +22,6 @@ from sqlalchemy.engine import make_url
 
 from search.errors import UserError
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 SQLITE_BUSY_TIMEOUT_S = 60
 SCHEMA_RACE_RETRIES = 5
 
@@ -53,39 +53,68 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def check_sqlite_file(path: Path, create: bool) -> None:
-    """The file must be an SQLite database (or absent, when creating) in a writable folder."""
-    if path.exists():
-        if path.is_dir():
-            raise UserError(f"storage: {path} is a directory, not a database file")
-        with open(path, "rb") as fh:
-            head = fh.read(16)
-        if head and head != SQLITE_MAGIC:
-            raise UserError(f"storage: {path} is not an SQLite database; refusing to touch it")
-    elif not create:
-        raise UserError(f"no study database at {path} (run a search first, or pass --storage)")
-    folder = path.parent
+    """The file must be an SQLite database (or absent, when creating) in a writable folder.
+
+    The file is only ever opened through SQLite. A plain open() + close() of the database file
+    drops every POSIX lock this process holds on it (fcntl semantics), and then another process
+    that closes its last connection takes itself for the last user and deletes the WAL under a
+    running search ("disk I/O error"). Readers change nothing; a creator switches to WAL once.
+    """
+    if path.is_dir():
+        raise UserError(f"storage: {path} is a directory, not a database file")
+    if not path.exists():
+        if not create:
+            raise UserError(f"no study database at {path} (run a search first, or pass --storage)")
+    else:
+        _check_is_sqlite(path)
+    if not create:
+        return
+    check_writable_dir(path.parent, "studies directory")
+    with contextlib.closing(sqlite3.connect(path)) as con:  # WAL persists in the file: set it once
+        try:
+            if con.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                con.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as e:
+            raise UserError(f"storage: {path}: {e}") from None
+
+
+def _check_is_sqlite(path: Path) -> None:
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as con:
+            con.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as e:
+        if "not a database" in str(e):
+            raise UserError(f"storage: {path} is not an SQLite database; refusing to touch it") from None
+        raise UserError(f"storage: {path}: {e}") from None
+
+
+def check_writable_dir(folder: Path, what: str) -> None:
+    """Create `folder` if needed and prove we can write there, before any long work starts."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
             pass
     except OSError as e:
-        raise UserError(f"studies directory {folder} is not writable: {e.strerror or e}") from None
-    with sqlite3.connect(path) as con:  # WAL persists in the file: set once, readers never block
-        try:
-            con.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.DatabaseError as e:
-            raise UserError(f"storage: {path}: {e}") from None
+        raise UserError(f"{what} {folder} is not writable: {e.strerror or e}") from None
 
 
-class AnnotatingStorage(optuna.storages.RDBStorage):
-    """An RDB storage that may add attributes to *finished* trials.
-
-    Optuna freezes a trial once it finishes; confirmation results and exported artifacts come
-    later, and belong on that trial. Used only by confirm/export, only to set attributes.
-    """
-
+class _AnnotatingStorage(optuna.storages.RDBStorage):
+    # Optuna freezes a trial once it finishes, but confirmation results and exported artifacts
+    # come later and belong on that trial. This storage may set attributes on finished trials;
+    # only `open_annotating_storage` makes one, and only confirm/export use it.
     def check_trial_is_updatable(self, trial_id: int, trial_state: optuna.trial.TrialState) -> None:
         return None
+
+
+def open_annotating_storage(url: str) -> optuna.storages.RDBStorage:
+    """A storage of an existing study that may add attributes and artifacts to finished trials."""
+    return open_storage(url, create=False, cls=_AnnotatingStorage)
+
+
+def set_trial_attr(storage: optuna.storages.BaseStorage, study_name: str, number: int, key: str, value) -> None:
+    """Set a user attribute on trial `number`, finished or not, through the public storage API."""
+    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study_name), number)
+    storage.set_trial_user_attr(trial_id, key, value)
 
 
 def open_storage(
@@ -93,7 +122,7 @@ def open_storage(
     *,
     create: bool = True,
     heartbeat: int | None = None,
-    annotate: bool = False,
+    cls: type[optuna.storages.RDBStorage] = optuna.storages.RDBStorage,
 ) -> optuna.storages.RDBStorage:
     url = normalize_url(url)
     path = sqlite_path(url)
@@ -109,7 +138,6 @@ def open_storage(
             grace_period=3 * heartbeat,
             heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=3),
         )
-    cls = AnnotatingStorage if annotate else optuna.storages.RDBStorage
     try:
         for attempt in range(SCHEMA_RACE_RETRIES):
             try:
@@ -125,6 +153,7 @@ def open_storage(
         ) from None
     except (sqlalchemy.exc.SQLAlchemyError, RuntimeError) as e:
         raise UserError(f"cannot open storage {make_url(url).render_as_string()}: {_first_line(e)}") from None
+    raise AssertionError("unreachable")
 
 
 def _first_line(e: BaseException) -> str:

@@ -1,17 +1,22 @@
-"""Create, resume and read studies; samplers, pruners, baselines; which trials count."""
+"""Create, resume and read studies: samplers, pruners, baselines, artifacts, the study's data."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.config import PRUNERS, SAMPLERS, SearchConfig, default_storage
 from search.errors import UserError
-from search.storage import open_storage
-from space import PRESETS, ArchSpec, Recipe, count_params
+from search.storage import open_storage, sqlite_path
+from space.count import count_params
+from space.presets import PRESETS
+from space.recipe import Recipe
+from space.spec import ArchSpec
 
-COUNTED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
-NOT_COUNTED_ATTRS = ("infeasible", "surplus")  # trials that never trained a candidate
+CONFIRM_SEED_BASE = 1000  # confirmation and export seeds differ from every search seed
+ARTIFACT_ATTR = "artifact_dir"  # study attribute: where confirmed weights and exports are stored
 
 
 def make_sampler(name: str, seed: int, trials: int) -> optuna.samplers.BaseSampler:
@@ -36,57 +41,86 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     raise UserError(f"unknown pruner {name!r}; choose from {', '.join(PRUNERS)}")
 
 
-def is_counted(t: FrozenTrial) -> bool:
-    """A finished trial that trained a candidate: what --trials counts."""
-    return t.state in COUNTED_STATES and not any(a in t.user_attrs for a in NOT_COUNTED_ATTRS)
-
-
-def counted_trials(study: optuna.Study) -> list[FrozenTrial]:
-    return [t for t in study.get_trials(deepcopy=False, states=COUNTED_STATES) if is_counted(t)]
-
-
 def baseline_presets(budget: int) -> list[str]:
     return [name for name, (spec, _) in PRESETS.items() if count_params(spec) <= budget]
 
 
-def _check_resumable(study: optuna.Study, cfg: SearchConfig) -> None:
-    stored = study.user_attrs.get("config")
+def check_study_name(name: str) -> None:
+    if not name or len(name) > 200 or any(c in name for c in "/\\\0") or name.startswith("."):
+        raise UserError(f"--study-name {name!r}: use 1-200 characters, no slashes, not starting with '.'")
+
+
+def check_resumable(storage: optuna.storages.BaseStorage, cfg: SearchConfig) -> None:
+    """Refuse (changing nothing) a stored study of the same name made for another setup."""
+    try:
+        study_id = storage.get_study_id_from_name(cfg.study_name)
+    except KeyError:
+        return
+    stored = storage.get_study_user_attrs(study_id).get("config")
     if stored is None:
         return
     old = SearchConfig.from_dict(stored).identity()
     diff = [f"{k}={old[k]!r} (asked {v!r})" for k, v in cfg.identity().items() if old[k] != v]
     if diff:
         raise UserError(
-            f"study {study.study_name!r} was created with " + ", ".join(diff)
+            f"study {cfg.study_name!r} was created with " + ", ".join(diff)
             + "; resume it with the same settings or pick another --study-name"
         )
 
 
-def create_or_resume(cfg: SearchConfig) -> optuna.Study:
-    """Open the study for a search; refuse (changing nothing) if it was made for another setup."""
+def default_artifact_dir(cfg: SearchConfig) -> str:
+    """Beside an SQLite file, relative to it (the pair moves together); else under ./studies."""
+    folder = f"{cfg.study_name}-artifacts"
+    return folder if sqlite_path(cfg.storage) is not None else str((Path("studies") / folder).resolve())
+
+
+def open_search_storage(cfg: SearchConfig) -> optuna.storages.RDBStorage:
+    """The storage a search writes to, checked (URL, file, folder, resumability) before any data."""
+    check_study_name(cfg.study_name)
     storage = open_storage(cfg.storage, heartbeat=cfg.heartbeat)
-    sampler = make_sampler(cfg.sampler, cfg.seed, cfg.trials)
+    check_resumable(storage, cfg)
+    return storage
+
+
+def create_or_resume(storage: optuna.storages.RDBStorage, cfg: SearchConfig, *, seed_offset: int = 0) -> optuna.Study:
+    """Open the study for a search. Only the process that creates it sets it up: two machines
+    starting the same fresh study at once cannot both enqueue the baselines."""
+    sampler = make_sampler(cfg.sampler, cfg.seed + seed_offset, cfg.trials)
     pruner = make_pruner(cfg.pruner, cfg.epochs)
     try:
+        study = optuna.create_study(study_name=cfg.study_name, storage=storage, sampler=sampler,
+                                    pruner=pruner, direction="maximize")
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=cfg.study_name, storage=storage, sampler=sampler, pruner=pruner)
-    except KeyError:
-        study = optuna.create_study(
-            study_name=cfg.study_name, storage=storage, sampler=sampler, pruner=pruner,
-            direction="maximize", load_if_exists=True,
-        )
-    _check_resumable(study, cfg)
-    if "config" not in study.user_attrs:
+        created = False
+    if created or "config" not in study.user_attrs:
         study.set_user_attr("config", cfg.to_dict())
         study.set_user_attr("objective", "validation accuracy (%) after the last epoch")
-        if cfg.baselines:
-            for name in baseline_presets(cfg.budget):
-                study.enqueue_trial({}, user_attrs={"baseline": name})
+        study.set_user_attr(ARTIFACT_ATTR, default_artifact_dir(cfg))
+    if cfg.baselines:
+        enqueue_missing_baselines(study, cfg.budget)
     return study
 
 
-def load_existing(study_name: str, storage_url: str, *, annotate: bool = False) -> optuna.Study:
+def enqueue_missing_baselines(study: optuna.Study, budget: int) -> list[str]:
+    """Enqueue each preset that fits and has no trial that finished, runs or waits.
+
+    A baseline interrupted by Ctrl-C was closed as failed; a resume runs it again, so the study
+    never loses the design it must beat. Duplicates from racing processes step aside at run time.
+    """
+    alive = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+    have = {t.user_attrs.get("baseline") for t in study.get_trials(deepcopy=False, states=alive)
+            if "surplus" not in t.user_attrs}
+    missing = [name for name in baseline_presets(budget) if name not in have]
+    for name in missing:
+        study.enqueue_trial({}, user_attrs={"baseline": name})
+    return missing
+
+
+def load_existing(study_name: str, storage_url: str | None, *, storage=None) -> optuna.Study:
     """Open a study for reading (leaderboard, show, export, report); never creates anything."""
-    storage = open_storage(storage_url or default_storage(study_name), create=False, annotate=annotate)
+    storage = storage or open_storage(storage_url or default_storage(study_name), create=False)
     try:
         return optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
@@ -114,3 +148,22 @@ def study_config(study: optuna.Study) -> SearchConfig:
     if stored is None:
         raise UserError(f"study {study.study_name!r} was not made by budgetnas (no stored config)")
     return SearchConfig.from_dict(stored)
+
+
+def artifact_dir(study: optuna.Study, storage_url: str | None = None) -> Path:
+    """The study's artifact folder, wherever the command runs from (stored with the study)."""
+    cfg = study_config(study)
+    stored = study.user_attrs.get(ARTIFACT_ATTR, str(Path("studies") / f"{study.study_name}-artifacts"))
+    path = Path(stored)
+    db = sqlite_path(storage_url or cfg.storage)
+    if not path.is_absolute() and db is not None and ARTIFACT_ATTR in study.user_attrs:
+        path = db.parent / path
+    return path
+
+
+def study_data(cfg: SearchConfig, device, *, data_dir: str | None = None, log=lambda msg: None):
+    """The data a study was made with (same data set, split, subset and seed) on `device`."""
+    from trainers.data import load_data
+
+    return load_data(cfg.dataset, data_dir or cfg.data_dir, device, val_size=cfg.val_size,
+                     subset=cfg.subset, seed=cfg.seed, log=log)

@@ -9,6 +9,7 @@ count). Running trials whose worker died are failed by Optuna's heartbeat check 
 from __future__ import annotations
 
 import multiprocessing as mp
+import sys
 import time
 from collections.abc import Callable
 
@@ -16,10 +17,10 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.config import SearchConfig
-from search.errors import setup_process
-from search.objective import make_objective
-from search.study import counted_trials, is_counted
-from trainers import DeviceData
+from search.objective import EpochHook, make_objective
+from search.process import setup_process
+from search.trials import counted_trials, is_counted
+from trainers.data import DeviceData
 
 POLL_S = 1.0
 
@@ -28,22 +29,45 @@ class TooManyFailures(RuntimeError):
     """--max-failures consecutive trials failed; the search stops."""
 
 
-def _wait_or_run(study: optuna.Study, wanted: int) -> str:
+class _Orphans:
+    """RUNNING trials that never got a heartbeat row (their worker died right after creating them).
+
+    Optuna's stale check only sees trials with a heartbeat, so such a trial would count as
+    running for ever and could keep the search waiting. Recording one heartbeat for each running
+    trial we have not seen before makes it visible: a live worker keeps beating, a dead one's
+    trial goes stale after the grace period and is failed and retried like any other.
+    """
+
+    def __init__(self) -> None:
+        self.seen: set[int] = set()
+
+    def adopt(self, study: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
+        if not hasattr(storage, "record_heartbeat") or storage.get_heartbeat_interval() is None:
+            return
+        study_id = storage.get_study_id_from_name(study.study_name)
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.number not in self.seen:
+                self.seen.add(t.number)
+                storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(study_id, t.number))
+
+
+def _wait_or_run(study: optuna.Study, storage, wanted: int, orphans: _Orphans) -> str:
     done = len(counted_trials(study))
     if done >= wanted:
         return "done"
+    orphans.adopt(study, storage)
+    optuna.storages.fail_stale_trials(study)  # a dead worker's trial must not block us
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    if done + len(running) >= wanted:
-        optuna.storages.fail_stale_trials(study)  # a dead worker's trial must not block us
-        return "wait"
-    return "run"
+    return "wait" if done + len(running) >= wanted else "run"
 
 
 def run_worker(
     study: optuna.Study,
+    storage: optuna.storages.BaseStorage,
     cfg: SearchConfig,
     data: DeviceData,
     on_trial: Callable[[FrozenTrial], None] = lambda t: None,
+    on_epoch: EpochHook | None = None,
     deadline: float | None = None,
 ) -> str:
     """Run trials in this process until the study holds cfg.trials counted trials.
@@ -51,12 +75,13 @@ def run_worker(
     Returns "done" or "timeout"; raises TooManyFailures, or KeyboardInterrupt after Optuna has
     closed the running trial as failed.
     """
-    objective = make_objective(cfg, data)
+    objective = make_objective(cfg, data, on_epoch)
+    orphans = _Orphans()
     failures = 0
     while True:
         if deadline is not None and time.monotonic() > deadline:
             return "timeout"
-        step = _wait_or_run(study, cfg.trials)
+        step = _wait_or_run(study, storage, cfg.trials, orphans)
         if step == "done":
             return "done"
         if step == "wait":
@@ -81,31 +106,23 @@ def run_worker(
 
 def worker_main(cfg_dict: dict, index: int) -> None:
     """Entry point of one worker process (spawned by run_workers)."""
-    import sys
-
     import torch
 
+    from search.study import create_or_resume, study_data
     from search.storage import open_storage
-    from trainers import load_data, resolve_device
+    from trainers.loop import resolve_device
 
     setup_process()
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     cfg = SearchConfig.from_dict(cfg_dict)
     device = resolve_device(cfg.device)
     if device.type == "cpu":
         torch.set_num_threads(1)  # N single-thread workers beat one N-thread process on CPU
-    from search.study import make_pruner, make_sampler
-
     storage = open_storage(cfg.storage, heartbeat=cfg.heartbeat)
-    study = optuna.load_study(
-        study_name=cfg.study_name, storage=storage,
-        sampler=make_sampler(cfg.sampler, cfg.seed + 7919 * index, cfg.trials),
-        pruner=make_pruner(cfg.pruner, cfg.epochs),
-    )
-    data = load_data(cfg.dataset, cfg.data_dir, device, val_size=cfg.val_size, subset=cfg.subset, seed=cfg.seed)
+    study = create_or_resume(storage, cfg, seed_offset=7919 * index)  # each worker its own sampler seed
+    data = study_data(cfg, device)
     deadline = time.monotonic() + cfg.timeout if cfg.timeout else None
     try:
-        run_worker(study, cfg, data, deadline=deadline)
+        run_worker(study, storage, cfg, data, deadline=deadline)
     except KeyboardInterrupt:
         sys.exit(130)
     except TooManyFailures as e:
@@ -113,24 +130,31 @@ def worker_main(cfg_dict: dict, index: int) -> None:
         sys.exit(3)
 
 
-def run_workers(cfg: SearchConfig, study: optuna.Study, on_trial: Callable[[FrozenTrial], None]) -> list[int]:
-    """Spawn cfg.workers processes on the study; relay their finished trials; return exit codes."""
+def run_workers(cfg: SearchConfig, study: optuna.Study, on_trial: Callable[[FrozenTrial], None],
+                on_running: Callable[[list[FrozenTrial]], None] = lambda ts: None) -> list[int]:
+    """Spawn cfg.workers processes on the study; relay their trials; return their exit codes."""
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=worker_main, args=(cfg.to_dict(), i), daemon=False) for i in range(cfg.workers)]
     for p in procs:
         p.start()
 
     def relay() -> None:
-        for t in study.get_trials(deepcopy=False):
+        trials = study.get_trials(deepcopy=False)
+        for t in trials:
             if t.state.is_finished():
                 on_trial(t)
+        on_running([t for t in trials if t.state == TrialState.RUNNING])
 
     try:
         while any(p.is_alive() for p in procs):
             relay()
             time.sleep(POLL_S)
     except KeyboardInterrupt:
-        for p in procs:  # Ctrl-C reached them too; SIGTERM covers a signal sent to us alone
+        # Ctrl-C reached the workers too (same process group); a SIGTERM sent to us alone did
+        # not: pass it on to any worker still running after a moment. Workers ignore a second one.
+        for p in procs:
+            p.join(timeout=5)
+        for p in procs:
             if p.is_alive():
                 p.terminate()
         for p in procs:

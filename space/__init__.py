@@ -18,8 +18,9 @@ from space.count import (
     final_receptive_field,
     receptive_field,
 )
-from space.presets import PRESETS, preset
-from space.recipe import Recipe
+from space.errors import InputError
+from space.presets import PRESETS
+from space.recipe import Recipe, RecipeError
 from space.spec import ArchSpec, Block, SpecError
 
 _LAZY = {
@@ -36,7 +37,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "ArchSpec", "Block", "SpecError", "Recipe", "Net", "build", "RFRow", "count_params",
-    "count_macs", "receptive_field", "final_receptive_field", "PRESETS", "preset", "sample",
+    "ArchSpec", "Block", "InputError", "SpecError", "Recipe", "RecipeError", "Net", "build", "RFRow", "count_params",
+    "count_macs", "receptive_field", "final_receptive_field", "PRESETS", "sample",
     "Draw", "Infeasible", "family_min_params",
 ]

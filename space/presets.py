@@ -54,8 +54,3 @@ PRESETS: dict[str, tuple[ArchSpec, Recipe]] = {
     ),
 }
 
-
-def preset(name: str) -> tuple[ArchSpec, Recipe]:
-    if name not in PRESETS:
-        raise KeyError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-    return PRESETS[name]

@@ -6,7 +6,13 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from space.errors import InputError
+
 SCHEDULES = ("step", "onecycle")
+
+
+class RecipeError(InputError):
+    """A recipe field with a value no training can use; the message names the field."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,11 @@ class Recipe:
     translate: float = 0.0  # augmentation: shift uniform in [-t, t] of the image size
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            want = {"int": int, "float": (int, float), "bool": bool, "str": str}[str(f.type)]
+            if not isinstance(value, want) or (isinstance(value, bool) and want is not bool):
+                raise RecipeError(f"recipe.{f.name}: expected {f.type}, got {value!r}")
         checks = {
             "epochs": self.epochs >= 1,
             "batch_size": self.batch_size >= 1,
@@ -42,7 +53,7 @@ class Recipe:
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
-            raise ValueError(f"recipe.{bad[0]}: invalid value {getattr(self, bad[0])!r}")
+            raise RecipeError(f"recipe.{bad[0]}: invalid value {getattr(self, bad[0])!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -52,7 +63,9 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Recipe:
+        if not isinstance(d, dict):
+            raise RecipeError("recipe: expected a JSON object")
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown:
-            raise ValueError(f"recipe: unknown field(s) {', '.join(unknown)}")
+            raise RecipeError(f"recipe: unknown field(s) {', '.join(unknown)}")
         return cls(**d)

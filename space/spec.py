@@ -16,12 +16,14 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from space.errors import InputError
+
 BN_MODES = ("none", "affine", "plain")  # plain: normalize only, no learnable scale/shift
 HEADS = ("conv_gap", "gap_conv")  # 1x1 convs to classes before / after the global avg pool
 DROPOUT_SITES = ("conv", "pool")  # after every 3x3 conv unit, or only after each max-pool
 
 
-class SpecError(ValueError):
+class SpecError(InputError):
     """A spec that cannot describe a valid network; the message names the field."""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -31,6 +32,16 @@ def small_data(data_dir):
     return load_data("mnist", data_dir, "cpu", subset=2000, seed=0)
 
 
+def require(ok: bool, reason: str) -> None:
+    """A test whose tool is missing skips with the reason; in CI (CI=true) it fails instead, so CI
+    cannot go green with that feature untested."""
+    if ok:
+        return
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"CI=true and a required tool is missing: {reason}")
+    pytest.skip(reason)
+
+
 def cli_env() -> dict[str, str]:
     """The environment a CLI subprocess gets: this checkout importable, warnings quiet."""
     return dict(os.environ, PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore")
@@ -44,12 +55,36 @@ def counted(study) -> list:
             and "infeasible" not in t.user_attrs and "surplus" not in t.user_attrs]
 
 
-def run_cli(*args: str, cwd: Path, timeout: float = 600, check: bool = False) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path, timeout: float = 600, check: bool = False,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run `python -m search ARGS` as a user would, from `cwd` (studies/ lands there)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "search", *args], cwd=cwd, env=cli_env(), capture_output=True,
-        text=True, timeout=timeout,
+        [sys.executable, "-m", "search", *args], cwd=cwd, env={**cli_env(), **(env or {})},
+        capture_output=True, text=True, timeout=timeout,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
+
+
+def wait_for_running_trial(url: str, proc: subprocess.Popen, timeout: float = 180) -> int:
+    """Poll the SQLite file read-only (never creating a schema beside the CLI) for a trial that is
+    RUNNING and has reported at least one epoch; return its number."""
+    import sqlite3
+    import time
+
+    path = url.removeprefix("sqlite:///")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as con:
+                row = con.execute(
+                    "SELECT t.number FROM trials t JOIN trial_intermediate_values v ON v.trial_id = t.trial_id "
+                    "WHERE t.state = 'RUNNING' LIMIT 1").fetchone()
+            if row:
+                return row[0]
+        except sqlite3.Error:
+            pass  # not created yet
+        time.sleep(0.3)
+    raise AssertionError("no trial reached its first epoch in time")

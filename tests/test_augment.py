@@ -35,3 +35,25 @@ def test_tiny_rotation_is_close_to_identity_and_rotation_preserves_mass():
     assert torch.allclose(x, y, atol=1e-3)
     z = random_affine(x, torch.Generator().manual_seed(0), rotate=7)
     assert torch.allclose(z.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=0.02)
+
+
+def test_rotation_turns_a_known_pixel_counter_clockwise_by_the_drawn_angle():
+    """A bright dot above the centre moves along the circle by the angle drawn, to the left for a
+    positive angle (counter-clockwise, as torchvision's RandomRotation)."""
+    import math
+
+    n = 8
+    x = torch.zeros(n, 1, 28, 28)
+    x[:, :, 4, 14] = 1.0  # 10 px above the centre (row 14); pixel centres at +0.5
+    gen = torch.Generator().manual_seed(11)
+    y = random_affine(x, gen, rotate=90)
+    angles = (torch.rand(n, generator=torch.Generator().manual_seed(11)) * 2 - 1) * math.radians(90)
+    rows = torch.arange(28).float().view(1, 28, 1) + 0.5
+    cols = torch.arange(28).float().view(1, 1, 28) + 0.5
+    mass = y[:, 0].sum((1, 2))
+    cy, cx = (y[:, 0] * rows).sum((1, 2)) / mass - 14, (y[:, 0] * cols).sum((1, 2)) / mass - 14
+    dy, dx = 4.5 - 14, 14.5 - 14  # the dot's offset from the image centre
+    want_x = dx * torch.cos(angles) + dy * torch.sin(angles)
+    want_y = -dx * torch.sin(angles) + dy * torch.cos(angles)
+    assert torch.allclose(cx, want_x, atol=0.6) and torch.allclose(cy, want_y, atol=0.6)
+    assert ((angles > 0.2) <= (cx < -1)).all()  # positive angles move the dot to the left

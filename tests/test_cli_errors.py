@@ -1,12 +1,13 @@
 """Bad input: one clear line on stderr, exit code 2, no traceback, nothing stored changed."""
 
+import json
 import shutil
 
 import optuna
 import pytest
 
 from conftest import run_cli
-from trainers.data import RAW_FILES, raw_dir
+from trainers.fetch import RAW_FILES, raw_dir
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,9 @@ CASES = [
     (["--budget", "6000", "--storage", "not a url"], ["malformed storage URL"]),
     (["--budget", "6000", "--storage", "mysql://u@h/db"], ["unsupported storage 'mysql'"]),
     (["--budget", "6000", "--device", "cuda:0"], ["--device cuda:0"]),
+    (["--budget", "6000", "--device", "tpu"], ["--device tpu"]),
+    (["--budget", "6000", "--precision", "fp8"], ["unknown precision 'fp8'"]),
+    (["--budget", "6000", "--target", "120"], ["--target must be"]),
     (["show", "--preset", "seed-999"], ["unknown preset 'seed-999'"]),
     (["show", "--study", "nope", "--trial", "1"], ["no study database"]),
     (["leaderboard", "--study", "nope"], ["no study database"]),
@@ -84,14 +88,54 @@ def test_data_file_with_wrong_checksum(tmp_path, data_dir, monkeypatch):
     raw = bytearray(labels.read_bytes())
     raw[20] ^= 0x01  # one label changes
     labels.write_bytes(bytes(raw))
-    monkeypatch.setenv("BUDGETNAS_OFFLINE", "1")
-    proc = run_cli("--budget", "6000", "--trials", "1", "--epochs", "1", "--subset", "100",
-                   "--data-dir", str(tmp_path / "data"), cwd=tmp_path, timeout=120)
-    check_error(proc, "checksum mismatch: t10k-labels-idx1-ubyte", "by hand")
-    assert not (tmp_path / "studies" / "mnist-b6000.db").exists()
+    before = labels.read_bytes()
+    for offline in ("1", "0"):  # offline or online, the damaged file is named and left alone
+        proc = run_cli("--budget", "6000", "--trials", "1", "--epochs", "1", "--subset", "100",
+                       "--data-dir", str(tmp_path / "data"), cwd=tmp_path, timeout=120,
+                       env={"BUDGETNAS_OFFLINE": offline})
+        check_error(proc, "checksum mismatch", "t10k-labels-idx1-ubyte", "Delete it", "by hand")
+        assert labels.read_bytes() == before
+    # the storage was checked first, but no study was made for data that could not be used
+    assert optuna.get_all_study_names(f"sqlite:///{tmp_path}/studies/mnist-b6000.db") == []
 
 
 def test_malformed_spec_file_names_the_field(tmp_path):
     spec = tmp_path / "bad.json"
     spec.write_text('{"blocks": [{"widths": [8, 0]}]}')
     check_error(run_cli("show", "--spec", str(spec), cwd=tmp_path), "blocks[0].widths[1]")
+
+
+def test_spec_file_with_a_bad_recipe_names_the_field(tmp_path):
+    from space import PRESETS
+
+    spec = tmp_path / "design.json"
+    spec.write_text(json.dumps({"spec": PRESETS["seed-004"][0].to_dict(), "recipe": {"lr": -0.1}}))
+    check_error(run_cli("show", "--spec", str(spec), cwd=tmp_path), "recipe.lr")
+    spec.write_text(json.dumps({"spec": PRESETS["seed-004"][0].to_dict(), "recipe": {"lr": "fast"}}))
+    check_error(run_cli("show", "--spec", str(spec), cwd=tmp_path), "recipe.lr")
+
+
+def test_bad_storage_is_answered_before_any_data_is_fetched(tmp_path):
+    notes = tmp_path / "notes.db"
+    notes.write_text("not a database")
+    empty = tmp_path / "no-data-here"
+    proc = run_cli("--budget", "6000", "--storage", f"sqlite:///{notes}", "--data-dir", str(empty), cwd=tmp_path,
+                   env={"BUDGETNAS_OFFLINE": "1"})
+    check_error(proc, "is not an SQLite database")
+    assert not empty.exists()
+
+
+def test_bad_study_name_is_answered_before_any_data_is_fetched(tmp_path):
+    empty = tmp_path / "no-data-here"
+    proc = run_cli("--budget", "6000", "--study-name", "a/b", "--data-dir", str(empty), cwd=tmp_path,
+                   env={"BUDGETNAS_OFFLINE": "1"})
+    check_error(proc, "--study-name 'a/b'")
+    assert not empty.exists() and not (tmp_path / "studies").exists()
+
+
+def test_unwritable_output_folder_is_answered_before_training(tmp_path):
+    (tmp_path / "blocker").write_text("a file")
+    proc = run_cli("train", "--preset", "seed-004", "--epochs", "1", "--out", str(tmp_path / "blocker" / "run"),
+                   "--data-dir", str(tmp_path / "no-data-here"), cwd=tmp_path, env={"BUDGETNAS_OFFLINE": "1"})
+    check_error(proc, "output folder")
+    assert not (tmp_path / "no-data-here").exists()

@@ -12,7 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from conftest import run_cli
+from conftest import require, run_cli
 
 
 def free_port() -> int:
@@ -32,8 +32,7 @@ def dashboard_cmd() -> list[str]:
     if exe.exists():
         return [str(exe)]
     found = shutil.which("optuna-dashboard")
-    if not found:
-        pytest.skip("optuna-dashboard is not installed (pip install 'budgetnas[dashboard]')")
+    require(bool(found), "optuna-dashboard is not installed (pip install 'budgetnas[dashboard]')")
     return [found]
 
 

@@ -1,4 +1,4 @@
-"""Export: ONNX and TorchScript agree with PyTorch; predict reads PNGs; files attach to the trial."""
+"""Export: ONNX, torch.export and TorchScript agree with PyTorch; predict reads PNGs; files attach."""
 
 import json
 import os
@@ -15,6 +15,8 @@ from conftest import run_cli
 from space import ArchSpec, build, count_params
 from trainers import load_data
 
+FILES = {"spec.json", "weights.pt", "model.pt2", "model.ts", "model.onnx", "README.md"}
+
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, data_dir):
@@ -22,7 +24,10 @@ def exported(tmp_path_factory, data_dir):
     run_cli("--budget", "8000", "--trials", "3", "--epochs", "3", "--subset", "5000", "--sampler", "random",
             "--top-k", "1", "--confirm-seeds", "1", "--data-dir", str(data_dir), "--study-name", "ex",
             cwd=cwd, check=True)
-    proc = run_cli("export", "--study", "ex", "--best", "--out", str(cwd / "winner"), cwd=cwd, check=True)
+    elsewhere = cwd / "elsewhere"  # another directory: the artifact folder is found through the study
+    elsewhere.mkdir()
+    proc = run_cli("export", "--study", "ex", "--storage", f"sqlite:///{cwd}/studies/ex.db", "--best",
+                   "--out", str(cwd / "winner"), cwd=elsewhere, check=True)
     return cwd, cwd / "winner", proc
 
 
@@ -41,12 +46,13 @@ def normalized_test(data_dir, meta):
 
 def test_files_and_model_card(exported):
     _, folder, proc = exported
-    assert {"spec.json", "weights.pt", "model.ts", "model.onnx", "README.md"} <= {p.name for p in folder.iterdir()}
+    assert FILES <= {p.name for p in folder.iterdir()}
     meta = json.loads((folder / "spec.json").read_text())
     card = (folder / "README.md").read_text()
     assert f"{meta['params']:,} parameters" in card and "## Reproduce" in card and "Receptive field" in card
     assert "test accuracy:" in card and "over 1 seeds" in card
-    assert "training them now" not in proc.stdout  # confirmed weights were reused
+    assert "training them now" not in proc.stdout  # confirmed weights were reused, found from elsewhere
+    assert "Warning" not in proc.stderr and "deprecated" not in proc.stderr, proc.stderr
 
 
 def test_onnx_matches_pytorch_on_the_test_set(exported, data_dir):
@@ -69,25 +75,27 @@ def test_onnx_matches_pytorch_on_the_test_set(exported, data_dir):
     assert onnx_params == count_params(ArchSpec.from_dict(meta["spec"])) == meta["params"]
 
 
-def test_torchscript_loads_without_budgetnas(exported, tmp_path):
+@pytest.mark.parametrize("fmt, load", [("model.pt2", "torch.export.load({path!r}).module()"),
+                                       ("model.ts", "torch.jit.load({path!r})")])
+def test_portable_model_loads_without_budgetnas(exported, tmp_path, fmt, load):
     _, folder, _ = exported
     model, _ = reference(folder)
-    x = torch.randn(4, 1, 28, 28)
+    x = torch.randn(5, 1, 28, 28)  # a batch size the export never saw
     np.save(tmp_path / "x.npy", x.numpy())
     with torch.no_grad():
         np.save(tmp_path / "want.npy", model(x).numpy())
     code = (
-        "import sys\n"
+        "import sys, warnings\n"
         "for m in ('space', 'search', 'trainers'): sys.modules[m] = None  # importing them fails\n"
         "import numpy as np, torch\n"
-        f"m = torch.jit.load({str(folder / 'model.ts')!r})\n"
+        f"m = {load.format(path=str(folder / fmt))}\n"
         f"got = m(torch.from_numpy(np.load({str(tmp_path / 'x.npy')!r}))).detach().numpy()\n"
         f"assert np.allclose(got, np.load({str(tmp_path / 'want.npy')!r}), atol=1e-5)\n"
-        "print('torchscript ok')\n"
+        "print('portable ok')\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0 and "torchscript ok" in proc.stdout, proc.stderr
+    assert proc.returncode == 0 and "portable ok" in proc.stdout, proc.stderr
 
 
 def test_predict_on_png_files(exported, data_dir, tmp_path):
@@ -119,7 +127,7 @@ def test_exported_files_attached_to_the_trial(exported):
     study = optuna.load_study(study_name="ex", storage=f"sqlite:///{cwd}/studies/ex.db")
     trial = study.trials[meta["trial"]]
     names = {json.loads(v)["filename"] for k, v in trial.system_attrs.items() if k.startswith("artifacts:")}
-    assert {"spec.json", "weights.pt", "model.ts", "model.onnx", "README.md"} <= names
+    assert FILES <= names
 
 
 def test_export_trains_weights_when_trial_is_unconfirmed(exported):
@@ -134,3 +142,46 @@ def test_export_trains_weights_when_trial_is_unconfirmed(exported):
 def test_predict_rejects_a_non_export(tmp_path):
     proc = run_cli("predict", "--model", str(tmp_path), "x.png", cwd=tmp_path)
     assert proc.returncode == 2 and "not an export folder" in proc.stderr
+
+
+def test_export_refuses_a_trial_that_did_not_complete(exported):
+    cwd, _, _ = exported
+    study = optuna.load_study(study_name="ex", storage=f"sqlite:///{cwd}/studies/ex.db")
+    trial = study.ask()  # a trial that never finished
+    trial.set_user_attr("spec", study.trials[0].user_attrs["spec"])
+    trial.set_user_attr("recipe", study.trials[0].user_attrs["recipe"])
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    proc = run_cli("export", "--study", "ex", "--trial", str(trial.number), "--out", str(cwd / "failed"), cwd=cwd)
+    assert proc.returncode == 2 and f"trial {trial.number} did not complete" in proc.stderr
+    assert not (cwd / "failed").exists()
+
+
+def test_export_rechecks_the_budget_before_training(exported):
+    cwd, _, _ = exported
+    from space import PRESETS
+
+    study = optuna.load_study(study_name="ex", storage=f"sqlite:///{cwd}/studies/ex.db")
+    big = PRESETS["seed-002"]  # 25,290 params, over the study's 8,000
+    study.add_trial(optuna.trial.create_trial(value=99.0, user_attrs={
+        "spec": big[0].to_dict(), "recipe": big[1].to_dict(), "params": 25290}))
+    number = study.trials[-1].number
+    proc = run_cli("export", "--study", "ex", "--trial", str(number), "--out", str(cwd / "big"), cwd=cwd)
+    assert proc.returncode == 2 and "> the study's budget 8000" in proc.stderr
+    assert "training them now" not in proc.stdout and not (cwd / "big").exists()
+
+
+def test_model_card_reproduces_the_exported_weights(exported, tmp_path, data_dir):
+    """The card's train command, run as written, gives the exported weights bit for bit."""
+    import re
+    import shlex
+
+    cwd, folder, _ = exported
+    card = (folder / "README.md").read_text()
+    line = next(l for l in card.splitlines() if l.startswith("python -m search train"))
+    args = shlex.split(line.split("#")[0])[4:]  # after 'python -m search train'
+    args = [str(folder / "spec.json") if a == "spec.json" else a for a in args]
+    run_cli("train", *args, "--data-dir", str(data_dir), "--out", str(tmp_path / "again"), cwd=cwd, check=True)
+    want = torch.load(folder / "weights.pt", weights_only=True)
+    got = torch.load(tmp_path / "again" / "weights.pt", weights_only=True)
+    assert re.search(r"--fit-on train", line) and want.keys() == got.keys()
+    assert all(torch.equal(want[k], got[k]) for k in want)

@@ -4,7 +4,6 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -15,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from conftest import cli_env, counted, run_cli
+from conftest import cli_env, counted, require, run_cli, wait_for_running_trial
 
 SMALL = ["--epochs", "1", "--subset", "400", "--sampler", "random", "--top-k", "0", "--budget", "6000"]
 
@@ -50,9 +49,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def postgres_url():
     bindir = _pg_bin()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql); "
-                    "the multi-machine storage test needs a real server")
+    require(bindir is not None, "PostgreSQL server binaries not found (apt-get install postgresql); "
+            "the multi-machine storage test needs a real server")
     base = Path(tempfile.mkdtemp(prefix="budgetnas-pg-", dir="/tmp"))
     as_user: list[str] = []
     if os.geteuid() == 0:  # initdb refuses to run as root: use the package's postgres account
@@ -80,46 +78,47 @@ def test_two_workers_on_postgresql_finish_exactly_n(tmp_path, data_dir, postgres
     assert len(counted(study)) == 6
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
     again = run_cli("leaderboard", "--study", "pg", "--storage", postgres_url, cwd=tmp_path, check=True)
-    assert "trial" in again.stdout
+    rows = [l for l in again.stdout.splitlines() if l.split() and l.split()[0].isdigit()]
+    complete = [t for t in counted(study) if t.state == TrialState.COMPLETE]
+    assert len(rows) == len(complete) > 0
+    assert {int(l.split()[1]) for l in rows} == {t.number for t in complete}
+
+
+def test_two_machines_start_the_same_fresh_study_at_once(tmp_path, data_dir, postgres_url):
+    """Both see a fresh study; the baselines must still be trained once each, not twice."""
+    args = ["--budget", "10000", "--trials", "3", "--epochs", "1", "--subset", "400", "--sampler", "random",
+            "--top-k", "0", "--storage", postgres_url, "--study-name", "race", "--data-dir", str(data_dir)]
+    cwds = [tmp_path / "m0", tmp_path / "m1"]
+    for c in cwds:
+        c.mkdir()
+    procs = [_start(args, c) for c in cwds]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+    study = optuna.load_study(study_name="race", storage=postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+    baselines = [t.user_attrs["baseline"] for t in counted(study) if "baseline" in t.user_attrs]
+    assert sorted(baselines) == ["seed-000", "seed-004"]  # each preset that fits 10,000, exactly once
+    assert len(counted(study)) == 3
 
 
 # --- faults -------------------------------------------------------------------------------------
 
-def _start(args, cwd) -> subprocess.Popen:
+def _start(args, cwd, new_group: bool = False) -> subprocess.Popen:
+    """Start the CLI; new_group=True gives it its own process group, as a terminal does."""
     return subprocess.Popen([sys.executable, "-m", "search", *args], cwd=cwd, env=cli_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for_running_trial(url: str, name: str, proc: subprocess.Popen, timeout: float = 120) -> int:
-    """Poll the SQLite file read-only (never creating a schema beside the CLI) for a trial that
-    is RUNNING and has reported at least one epoch."""
-    path = url.removeprefix("sqlite:///")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        try:
-            with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
-                row = con.execute(
-                    "SELECT t.number FROM trials t JOIN trial_intermediate_values v ON v.trial_id = t.trial_id "
-                    "WHERE t.state = 'RUNNING' LIMIT 1").fetchone()
-            if row:
-                return row[0]
-        except sqlite3.Error:
-            pass  # not created yet
-        time.sleep(0.3)
-    raise AssertionError("no trial reached its first epoch in time")
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=new_group)
 
 
 LONG = ["--budget", "8000", "--epochs", "4", "--subset", "4000", "--sampler", "random", "--top-k", "0",
         "--heartbeat", "1", "--no-baselines"]
 
 
-def _start_until_mid_trial(cwd, data_dir, name: str, *extra: str):
+def _start_until_mid_trial(cwd, data_dir, name: str, *extra: str, base=LONG, new_group: bool = False):
     """Start a long search; return (its args, storage URL, process, number of a trial mid-training)."""
-    args = [*LONG, *extra, "--data-dir", str(data_dir), "--study-name", name]
+    args = [*base, *extra, "--data-dir", str(data_dir), "--study-name", name]
     url = f"sqlite:///{cwd}/studies/{name}.db"
-    proc = _start(args, cwd)
-    return args, url, proc, _wait_for_running_trial(url, name, proc)
+    proc = _start(args, cwd, new_group)
+    return args, url, proc, wait_for_running_trial(url, proc)
 
 
 def test_sigkill_mid_trial_leaves_no_running_trial_after_resume(tmp_path, data_dir):
@@ -160,6 +159,64 @@ def test_sigterm_to_a_multi_worker_search_exits_130(tmp_path, data_dir):
     assert proc.returncode == 130
     study = optuna.load_study(study_name="term", storage=url)
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+
+
+def test_ctrl_c_to_the_whole_process_group_of_a_multi_worker_search(tmp_path, data_dir):
+    """A terminal's Ctrl-C reaches the parent and every worker at once; the parent then also
+    signals its workers. Nothing may be left RUNNING, and no traceback shown."""
+    args, url, proc, _ = _start_until_mid_trial(tmp_path, data_dir, "group", "--trials", "4", "--workers", "2",
+                                                new_group=True)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err + out
+    study = optuna.load_study(study_name="group", storage=url)
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    run_cli(*args, cwd=tmp_path, check=True)
+    assert len(counted(optuna.load_study(study_name="group", storage=url))) == 4
+
+
+def test_running_trial_without_heartbeat_is_recovered(tmp_path, data_dir):
+    """A worker killed between creating its trial and its first heartbeat leaves a RUNNING trial
+    that Optuna's stale check cannot see; the search must neither count it for ever nor hang."""
+    args = [*SMALL, "--heartbeat", "1", "--no-baselines", "--data-dir", str(data_dir), "--study-name", "orphan"]
+    run_cli(*args, "--trials", "1", cwd=tmp_path, check=True)
+    url = f"sqlite:///{tmp_path}/studies/orphan.db"
+    orphan = optuna.load_study(study_name="orphan", storage=url).ask()  # RUNNING, never beats
+    proc = run_cli(*args, "--trials", "2", cwd=tmp_path, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    study = optuna.load_study(study_name="orphan", storage=url)
+    assert study.trials[orphan.number].state == TrialState.FAIL
+    assert len(counted(study)) == 2 and not [t for t in study.trials if t.state == TrialState.RUNNING]
+
+
+def test_readers_in_other_processes_do_not_break_a_running_search(tmp_path, data_dir):
+    """leaderboard, report, show --trial and optuna.load_study, from other processes, all through a
+    search and its confirmation: the search still ends with exit code 0."""
+    name = "busy"
+    args = ["--budget", "6000", "--trials", "5", "--epochs", "2", "--subset", "1500", "--sampler", "random",
+            "--top-k", "2", "--confirm-seeds", "2", "--data-dir", str(data_dir), "--study-name", name]
+    db = tmp_path / "studies" / f"{name}.db"
+    readers = [
+        ["leaderboard", "--study", name],
+        ["report", "--study", name, "--out", str(tmp_path / "report.html")],
+        ["show", "--study", name, "--trial", "0"],
+    ]
+    script = f"import optuna; print(len(optuna.load_study(study_name={name!r}, storage={f'sqlite:///{db}'!r}).trials))"
+    proc = _start(args, tmp_path)
+    ok, i = 0, 0
+    while proc.poll() is None:
+        if db.exists():
+            cmd = ([sys.executable, "-c", script] if i % 4 == 3 else [sys.executable, "-m", "search", *readers[i % 4]])
+            r = subprocess.run(cmd, cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120)
+            ok += r.returncode == 0
+            i += 1
+        else:
+            time.sleep(0.2)
+    out, err = proc.communicate()
+    assert proc.returncode == 0, err[-2000:]
+    assert "winner: trial" in out
+    assert ok >= 4, f"only {ok} of {i} reads succeeded"
 
 
 def test_consecutive_failures_stop_the_search(tmp_path, data_dir):

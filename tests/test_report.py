@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from conftest import ROOT, run_cli
+from conftest import require, run_cli
 from search import report_data as rd
 
 
@@ -36,8 +36,7 @@ def test_history_curves_and_confirmed():
 
 def chromium() -> str:
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not exe:
-        pytest.skip("Chromium is not installed (apt-get install chromium); the browser test needs it")
+    require(bool(exe), "Chromium is not installed (apt-get install chromium); the browser test needs it")
     return exe
 
 
@@ -59,10 +58,12 @@ def test_report_renders_in_headless_chromium(tmp_path, data_dir):
     dom = headless(exe, "--dump-dom", out.as_uri(), user_dir=tmp_path / "chrome").stdout
     errors = re.search(r'<pre id="js-errors"[^>]*>(.*?)</pre>', dom, re.S)
     assert errors is not None and errors.group(1).strip() == "", errors.group(1) if errors else dom[:500]
-    for i in range(6):  # every plot div got its rendered SVG
-        assert re.search(rf'id="plot{i}"[^>]*class="[^"]*js-plotly-plot', dom) or f'id="plot{i}"' in dom
-    assert dom.count('class="main-svg"') >= 6
-    shot = ROOT / "studies" / "report-screenshot.png"
-    shot.parent.mkdir(exist_ok=True)
+    n_plots = text.count('<div class="plot">')
+    assert n_plots == 7
+    for i in range(n_plots):  # every plot div was turned into a plotly graph with its SVG
+        div = re.search(rf'<div[^>]*id="plot{i}"[^>]*>', dom)
+        assert div is not None and "js-plotly-plot" in div.group(0), f"plot{i} was not rendered"
+    assert dom.count('class="main-svg"') >= n_plots
+    shot = tmp_path / "report-screenshot.png"
     headless(exe, f"--screenshot={shot}", "--window-size=1200,2400", out.as_uri(), user_dir=tmp_path / "chrome")
     assert shot.exists() and shot.stat().st_size > 20_000

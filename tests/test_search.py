@@ -66,7 +66,8 @@ def test_winner_confirmed_and_leaderboard_reads_storage(e2e):
     assert len(confirmed) == 1
     c = confirmed[0].user_attrs["confirm"]
     assert c["seeds"] == 2 and len(c["test_acc"]) == 2 and len(c["test_acc"][0]) == 2
-    assert c["test_acc_min"] <= c["test_acc_mean"] and c["train_images"] == 1500 + 300
+    assert len(c["val_acc"]) == 2 and c["val_acc_mean"] == round(sum(v[-1] for v in c["val_acc"]) / 2, 4)
+    assert c["test_acc_min"] <= c["test_acc_mean"] and c["train_images"] == 1500  # the training split
     best = max((t for t in study.trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
     assert confirmed[0].number == best.number
     again = run_cli("leaderboard", "--study", "e2e", cwd=cwd, check=True)
@@ -103,7 +104,7 @@ def test_over_budget_candidate_is_never_built(tmp_path, data_dir, monkeypatch):
     from search.run import run_search
     from space import build as real_build
 
-    train_mod = sys.modules["trainers.train"]
+    train_mod = sys.modules["trainers.loop"]
     built = []
 
     def spy(spec):
@@ -159,3 +160,66 @@ def test_train_command_reports_test_accuracy_per_epoch(tmp_path, data_dir):
 def test_help_of_every_command(tmp_path, command):
     proc = run_cli(*([command] if command else []), "--help", cwd=tmp_path, check=True)
     assert "usage: python -m search" in proc.stdout
+
+
+def _study_with(trials):
+    from space import PRESETS
+
+    spec, recipe = PRESETS["seed-004"]
+    study = optuna.create_study(direction="maximize")
+    for value, confirm in trials:
+        attrs = {"params": 8000, "spec": spec.to_dict(), "recipe": recipe.to_dict(), "confirm": confirm}
+        study.add_trial(optuna.trial.create_trial(value=value, user_attrs=attrs))
+    return study
+
+
+def _confirm(val, test):
+    return {"val_acc_mean": val, "val_acc_std": 0.05, "test_acc_mean": test, "test_acc_std": 0.05,
+            "test_acc_min": test - 0.1, "consistency": test - 0.1, "first_epoch_at_target": 9, "seeds": 3}
+
+
+def test_winner_follows_validation_when_test_disagrees():
+    from search.export import pick_trial
+    from search.leaderboard import format_leaderboard, leaderboard_rows, winner_line
+
+    # trial 0: better validation, worse test; trial 1: the reverse; trial 2 unconfirmed but best search val
+    study = _study_with([(99.30, _confirm(99.35, 99.10)), (99.32, _confirm(99.20, 99.60)), (99.50, None)])
+    rows = leaderboard_rows(study)
+    assert [r["trial"] for r in rows] == [0, 1, 2]
+    assert rows[0]["val_acc"] == 99.35  # the val column shows the figure that ranks
+    assert winner_line(rows).startswith("winner: trial 0")
+    assert pick_trial(study, None).number == 0  # export --best
+    assert "never used to rank" in format_leaderboard(rows, 8000)
+
+
+def test_accuracy_target_follows_the_data_set():
+    from search.leaderboard import format_leaderboard
+    from trainers.datasets import target_accuracy
+
+    assert target_accuracy("mnist") == 99.4 and target_accuracy("fashion-mnist") == 90.0
+    assert target_accuracy("fashion-mnist", 91.5) == 91.5
+    assert "@90 " in format_leaderboard([], 8000, target_accuracy("fashion-mnist"))
+    assert "@99.4" not in format_leaderboard([], 8000, target_accuracy("fashion-mnist"))
+
+
+def test_resume_finishes_an_interrupted_baseline(tmp_path, data_dir):
+    """Ctrl-C during the seed-004 baseline closes it as failed; the same command runs it again."""
+    import signal
+    import subprocess
+
+    from conftest import cli_env, wait_for_running_trial
+
+    args = ["--budget", "8000", "--trials", "2", "--epochs", "3", "--subset", "3000", "--sampler", "random",
+            "--top-k", "0", "--data-dir", str(data_dir), "--study-name", "base"]
+    proc = subprocess.Popen([sys.executable, "-m", "search", *args], cwd=tmp_path, env=cli_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"sqlite:///{tmp_path}/studies/base.db"
+    assert wait_for_running_trial(url, proc) == 0  # the baseline, mid-training
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    study = load(tmp_path, "base")
+    assert study.trials[0].user_attrs["baseline"] == "seed-004" and study.trials[0].state == TrialState.FAIL
+    run_cli(*args, cwd=tmp_path, check=True)
+    study = load(tmp_path, "base")
+    finished = [t for t in counted(study) if t.user_attrs.get("baseline") == "seed-004"]
+    assert len(finished) == 1 and len(counted(study)) == 2

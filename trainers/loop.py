@@ -21,10 +21,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from space import ArchSpec, Recipe, build
+from space.errors import InputError
+from space.model import build
+from space.recipe import Recipe
+from space.spec import ArchSpec
 from trainers.augment import normalize, random_affine, to_unit
-from trainers.data import Split
+from trainers.data import DeviceData, Split
 from trainers.dropout import bulk_mask_dropout
+from trainers.precision import resolve_precision
 
 EVAL_BATCH = 1000
 NAN_CHECK_EVERY = 50  # batches between non-finite checks (one host sync each)
@@ -73,17 +77,28 @@ def first_epoch_at(accs: list[float], target: float) -> int | None:
     return next((i + 1 for i, a in enumerate(accs) if a >= target), None)
 
 
+class DeviceError(InputError):
+    """A --device that does not exist or cannot be used here."""
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as e:
+        raise DeviceError(f"--device {name}: {e}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available")
+        raise DeviceError(f"--device {name}: no CUDA device is available")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise DeviceError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
+    if device.type not in ("cpu", "cuda"):
+        raise DeviceError(f"--device {name}: use auto, cpu, cuda or cuda:N")
     return device
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Split, norm: tuple[float, float]) -> tuple[float, float]:
+def evaluate(model: nn.Module, split: Split, norm: tuple[float, float], precision: str = "fp32") -> tuple[float, float]:
     """(mean cross-entropy, accuracy %) of `model` on `split`."""
     model.eval()
     loss = torch.zeros((), device=split.y.device)
@@ -91,7 +106,7 @@ def evaluate(model: nn.Module, split: Split, norm: tuple[float, float]) -> tuple
     for i in range(0, len(split), EVAL_BATCH):
         x = normalize(to_unit(split.x[i : i + EVAL_BATCH]), *norm)
         y = split.y[i : i + EVAL_BATCH]
-        with _autocast(x.device):
+        with _autocast(x.device, precision):
             out = model(_layout(x)).float()
         loss += F.cross_entropy(out, y, reduction="sum")
         correct += (out.argmax(1) == y).sum()
@@ -99,10 +114,10 @@ def evaluate(model: nn.Module, split: Split, norm: tuple[float, float]) -> tuple
     return loss.item() / n, 100.0 * correct.item() / n
 
 
-def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
-    # bf16 autocast pays off on GPUs; on CPU it is slower for models this small
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    # convs and matmuls in bf16, losses and BN statistics in fp32 (autocast's own op lists)
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -135,13 +150,16 @@ def train(
     seed: int = 0,
     report: Callable[[EpochStats], bool] | None = None,
     compile: bool = False,
+    precision: str = "fp32",
 ) -> TrainResult:
     """Train with SGD + StepLR (per epoch) or OneCycle (per batch); evaluate `evals` each epoch.
 
     `report(stats)` is called after every epoch; returning True stops training (pruning).
     Raises NonFiniteLoss when the loss becomes NaN/inf. Same seed, same device => same curve.
+    precision: fp32, bf16 (autocast) or auto (see resolve_precision).
     """
     device = data.x.device
+    precision = resolve_precision(precision, device.type)
     torch.manual_seed(seed)
     net = build(model) if isinstance(model, ArchSpec) else model
     net = net.to(device)
@@ -150,7 +168,7 @@ def train(
     fast_dropout = bulk_mask_dropout(net, seed) if device.type == "cpu" else contextlib.nullcontext(net)
     with fast_dropout:
         step_fn = torch.compile(net) if compile else net
-        return _fit(net, step_fn, data, recipe, evals, norm, seed, report)
+        return _fit(net, step_fn, data, recipe, evals, norm, seed, report, precision)
 
 
 def _fit(
@@ -162,6 +180,7 @@ def _fit(
     norm: tuple[float, float],
     seed: int,
     report: Callable[[EpochStats], bool] | None,
+    precision: str,
 ) -> TrainResult:
     device = data.x.device
     gen = torch.Generator(device=device).manual_seed(seed)
@@ -184,7 +203,7 @@ def _fit(
             idx = perm[b * bs : (b + 1) * bs]
             x = random_affine(to_unit(data.x[idx]), gen, recipe.rotate, recipe.scale, recipe.translate)
             x, y = normalize(x, *norm), data.y[idx]
-            with _autocast(device):
+            with _autocast(device, precision):
                 out = step_fn(_layout(x))
                 loss = F.cross_entropy(out.float(), y, label_smoothing=recipe.label_smoothing)
             opt.zero_grad(set_to_none=True)
@@ -205,10 +224,40 @@ def _fit(
         seen = steps * bs
         stats = EpochStats(
             epoch, lr, loss_sum.item() / seen, 100.0 * correct.item() / seen, seconds,
-            {name: evaluate(net, split, norm) for name, split in evals.items()},
+            {name: evaluate(net, split, norm, precision) for name, split in evals.items()},
         )
         result.epochs.append(stats)
         if report is not None and report(stats):
             result.stopped = f"stopped by report after epoch {epoch}"
             break
     return result
+
+
+@dataclass
+class Retrained:
+    result: TrainResult
+    state_dict: dict[str, torch.Tensor]  # the final weights, on the CPU
+
+
+def retrain(
+    spec: ArchSpec,
+    recipe: Recipe,
+    data: DeviceData,
+    *,
+    seed: int,
+    full: bool = False,
+    report: Callable[[EpochStats], bool] | None = None,
+    compile: bool = False,
+    precision: str = "fp32",
+) -> Retrained:
+    """Train a chosen design again, testing after every epoch; keep its weights on the CPU.
+
+    full=False fits the training split and also tracks validation accuracy (what confirmation
+    ranks by); full=True fits train + val (60,000 MNIST images) and tracks test accuracy only.
+    """
+    fit_on = data.full_train() if full else data.train
+    evals = {"test": data.test} if full else {"val": data.val, "test": data.test}
+    result = train(spec, fit_on, recipe, evals=evals, norm=(data.mean, data.std), seed=seed,
+                   report=report, compile=compile, precision=precision)
+    state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
+    return Retrained(result, state)

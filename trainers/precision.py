@@ -1,0 +1,29 @@
+"""Which arithmetic a training run uses. Torch-free, so the CLI can check `--precision` at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from space.errors import InputError
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_has_bf16() -> bool:
+    """Native bf16 arithmetic (AMX or AVX-512-BF16): where CPU autocast to bf16 can pay off."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
+def resolve_precision(precision: str, device_type: str) -> str:
+    """fp32 or bf16. auto: bf16 on CUDA and on CPUs with native bf16, fp32 elsewhere."""
+    if precision not in PRECISIONS:
+        raise InputError(f"--precision {precision!r}: choose from {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        return precision
+    if device_type == "cuda" or (device_type == "cpu" and cpu_has_bf16()):
+        return "bf16"
+    return "fp32"
