@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 import optuna
 from optuna.trial import TrialState
@@ -11,7 +10,6 @@ from optuna.trial import TrialState
 from search.config import SearchConfig
 from search.trials import is_counted
 from space.count import count_macs, count_params, final_receptive_field
-from space.presets import PRESETS
 from space.recipe import Recipe
 from space.sampling import Infeasible, sample
 from space.spec import ArchSpec
@@ -53,10 +51,8 @@ def _refuse_duplicate_baseline(trial: optuna.Trial, name: str) -> None:
 
 def candidate(trial: optuna.Trial, cfg: SearchConfig, data: DeviceData) -> tuple[ArchSpec, Recipe]:
     baseline = trial.user_attrs.get("baseline")
-    if baseline is not None:
+    if baseline is not None:  # enqueued with the preset's params: sampled like any other trial
         _refuse_duplicate_baseline(trial, baseline)
-        spec, recipe = PRESETS[baseline]
-        return spec, replace(recipe, epochs=cfg.epochs)
     _, c, h, _ = data.train.x.shape
     try:
         draw = sample(trial, cfg.budget, cfg.epochs, in_channels=c, in_size=h, num_classes=10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -13,6 +14,7 @@ from search.storage import open_storage, sqlite_path
 from space.count import count_params
 from space.presets import PRESETS
 from space.recipe import Recipe
+from space.sampling import design_params
 from space.spec import ArchSpec
 
 CONFIRM_SEED_BASE = 1000  # confirmation and export seeds differ from every search seed
@@ -99,12 +101,15 @@ def create_or_resume(storage: optuna.storages.RDBStorage, cfg: SearchConfig, *, 
         study.set_user_attr("objective", "validation accuracy (%) after the last epoch")
         study.set_user_attr(ARTIFACT_ATTR, default_artifact_dir(cfg))
     if cfg.baselines:
-        enqueue_missing_baselines(study, cfg.budget)
+        enqueue_missing_baselines(study, cfg.budget, cfg.epochs)
     return study
 
 
-def enqueue_missing_baselines(study: optuna.Study, budget: int) -> list[str]:
-    """Enqueue each preset that fits and has no trial that finished, runs or waits.
+def enqueue_missing_baselines(study: optuna.Study, budget: int, epochs: int) -> list[str]:
+    """Enqueue each preset that fits, with its params, unless a trial of it finished, runs or waits.
+
+    The params are the point of the sampled space that is the preset, so TPE models a baseline
+    like any other trial.
 
     A baseline interrupted by Ctrl-C was closed as failed; a resume runs it again, so the study
     never loses the design it must beat. Duplicates from racing processes step aside at run time.
@@ -114,7 +119,8 @@ def enqueue_missing_baselines(study: optuna.Study, budget: int) -> list[str]:
             if "surplus" not in t.user_attrs}
     missing = [name for name in baseline_presets(budget) if name not in have]
     for name in missing:
-        study.enqueue_trial({}, user_attrs={"baseline": name})
+        spec, recipe = PRESETS[name]
+        study.enqueue_trial(design_params(spec, replace(recipe, epochs=epochs)), user_attrs={"baseline": name})
     return missing
 
 

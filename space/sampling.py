@@ -1,23 +1,24 @@
 """Define-by-run sampling of an architecture and a recipe under a hard parameter budget.
 
-How the budget is kept: the trial draws the *shape* of a network (depth, relative widths,
-transitions, head) and a target share `use` of the budget; `fit_widths` then scales all widths
-by the largest factor whose exact count stays <= use * budget. Why this and not rejection or
-ad-hoc shrinking:
+The trial draws every width as an integer, the structure (blocks, padding, 1x1 transitions, batch
+norm, bias, dropout, head) and the recipe. Then the budget is kept by scaling all widths by one
+common factor:
 
-- every draw of a shape that can fit at all yields a trainable candidate (no wasted trials);
-- the spec is a pure function of the trial's params, so TPE learns from what was trained;
-- `use` lets the search trade size for accuracy on purpose (the Pareto front), while most
-  candidates still use most of the budget.
+- over budget: the largest factor < 1 whose exact count fits (bisection on the count);
+- `fit="fill"`: the largest factor whose count stays <= fill * budget, growing an under-sized
+  draw as well as shrinking an over-sized one, so most candidates use most of the budget;
+- `fit="as_drawn"` and within budget: the widths exactly as drawn.
 
-A shape whose feature map would shrink below 1x1 gets padding on its last blocks. A shape whose
-narrowest member (every width 4) is over budget raises `Infeasible`; the search records it without training it and it does
-not count towards --trials.
+So each hand design is a point of the space (its widths drawn as they are, fit "as_drawn"), the
+baselines are enqueued with their params and TPE models them like any other trial, and the spec
+stays a pure function of the trial's params. A shape whose feature map would shrink below 1x1
+gets padding on its last blocks. A shape whose narrowest member (every width 4) is over budget
+raises `Infeasible`; the search records it without training it and it does not count.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import optuna
@@ -26,8 +27,9 @@ from space.count import WIDTH_MIN, count_params
 from space.recipe import Recipe
 from space.spec import ArchSpec, Block, SpecError
 
-NOMINAL_SCALE = 8.0  # "as drawn" scale: relative width 1.0 -> 8 channels
-USE_RANGE = (0.6, 1.0)  # share of the budget a candidate aims to use
+WIDTH_MAX = 64  # widest 3x3 conv a trial draws (before fitting)
+FILL_RANGE = (0.6, 1.0)  # share of the budget a "fill" candidate is scaled to
+HEAD_HIDDEN = (0, 8, 12, 16, 24, 32)
 
 
 class Infeasible(Exception):
@@ -36,34 +38,35 @@ class Infeasible(Exception):
 
 @dataclass(frozen=True)
 class Shape:
-    """A network up to a common width scale: widths are relative (1.0 = NOMINAL_SCALE channels)."""
+    """A network up to a common width scale: the widths as drawn, scaled by `scaled(shape, s)`."""
 
-    blocks: tuple[tuple[tuple[float, ...], int, float], ...]  # (relative widths, padding, transition ratio)
+    blocks: tuple[tuple[tuple[int, ...], int, int], ...]  # (widths, padding, transition width or 0)
     options: dict[str, Any]  # ArchSpec fields that do not scale (bn, dropout, head, ...)
 
 
 def scaled(shape: Shape, scale: float, in_channels: int, in_size: int, num_classes: int) -> ArchSpec:
-    blocks = []
+    def w(x: int) -> int:
+        return x if scale == 1.0 else max(WIDTH_MIN, round(scale * x))
+
     last = len(shape.blocks) - 1
-    for i, (rel, padding, t_ratio) in enumerate(shape.blocks):
-        widths = tuple(max(WIDTH_MIN, round(scale * r)) for r in rel)
-        transition = max(WIDTH_MIN, round(t_ratio * widths[-1])) if t_ratio > 0 else 0
-        blocks.append(Block(widths, padding=padding, transition=transition, pool=i < last))
-    return ArchSpec(
-        blocks=tuple(blocks), in_channels=in_channels, in_size=in_size,
-        num_classes=num_classes, **shape.options,
+    blocks = tuple(
+        Block(tuple(w(x) for x in widths), padding=padding, transition=w(t) if t else 0, pool=i < last)
+        for i, (widths, padding, t) in enumerate(shape.blocks)
     )
+    return ArchSpec(blocks=blocks, in_channels=in_channels, in_size=in_size, num_classes=num_classes,
+                    **shape.options)
 
 
-def fit_widths(shape: Shape, cap: int, **io: int) -> ArchSpec:
-    """The widest scaling of `shape` with count_params <= cap (bisection; count is monotone)."""
-    low_spec = scaled(shape, 0.0, **io)
-    if count_params(low_spec) > cap:
-        raise Infeasible(
-            f"narrowest member has {count_params(low_spec)} params > {cap}"
-        )
+def fit_widths(shape: Shape, cap: int, *, grow: bool, **io: int) -> ArchSpec:
+    """The widest scaling of `shape` with count_params <= cap (bisection; count is monotone).
+
+    grow=False never scales above the widths as drawn."""
+    if count_params(scaled(shape, 0.0, **io)) > cap:
+        raise Infeasible(f"narrowest member has {count_params(scaled(shape, 0.0, **io))} params > {cap}")
+    if not grow and count_params(scaled(shape, 1.0, **io)) <= cap:
+        return scaled(shape, 1.0, **io)
     lo, hi = 0.0, 1.0
-    while count_params(scaled(shape, hi, **io)) <= cap and hi < 4096:
+    while grow and count_params(scaled(shape, hi, **io)) <= cap and hi < 4096:
         lo, hi = hi, hi * 2
     for _ in range(40):
         mid = (lo + hi) / 2
@@ -74,27 +77,30 @@ def fit_widths(shape: Shape, cap: int, **io: int) -> ArchSpec:
     return scaled(shape, lo, **io)
 
 
+def _width(trial: optuna.trial.BaseTrial, name: str) -> int:
+    return trial.suggest_int(name, WIDTH_MIN, WIDTH_MAX, log=True)
+
+
 def sample_shape(trial: optuna.trial.BaseTrial) -> Shape:
     blocks = []
     n_blocks = trial.suggest_int("n_blocks", 2, 3)
     for i in range(n_blocks):
         n = trial.suggest_int(f"b{i}_convs", 1, 3)
-        rel = tuple(trial.suggest_float(f"b{i}_w{j}", 0.5, 3.0) for j in range(n))
+        widths = tuple(_width(trial, f"b{i}_w{j}") for j in range(n))
         pad = trial.suggest_int(f"b{i}_pad", 0, 1)
-        t_ratio = trial.suggest_float(f"b{i}_transition", 0.3, 1.0) if (
-            i < n_blocks - 1 and trial.suggest_categorical(f"b{i}_has_transition", [False, True])
-        ) else 0.0
-        blocks.append((rel, pad, t_ratio))
+        has_t = i < n_blocks - 1 and trial.suggest_categorical(f"b{i}_has_transition", [False, True])
+        blocks.append((widths, pad, _width(trial, f"b{i}_transition") if has_t else 0))
     head = trial.suggest_categorical("head", ["conv_gap", "gap_conv"])
-    hidden = trial.suggest_categorical("head_hidden", [0, 16, 32]) if head == "gap_conv" else 0
+    hidden = trial.suggest_categorical("head_hidden", list(HEAD_HIDDEN)) if head == "gap_conv" else 0
     options = dict(
-        bn="affine",
+        bn=trial.suggest_categorical("bn", ["affine", "plain", "none"]),
         bn_after_relu=trial.suggest_categorical("bn_after_relu", [False, True]),
+        conv_bias=trial.suggest_categorical("conv_bias", [False, True]),
         dropout=trial.suggest_float("dropout", 0.0, 0.15),
         dropout_at=trial.suggest_categorical("dropout_at", ["conv", "pool"]),
         head=head,
         head_hidden=hidden,
-        head_relu=hidden > 0,
+        head_relu=hidden > 0 and trial.suggest_categorical("head_relu", [False, True]),
     )
     return Shape(tuple(blocks), options)
 
@@ -111,7 +117,7 @@ def sample_recipe(trial: optuna.trial.BaseTrial, epochs: int) -> Recipe:
         label_smoothing=trial.suggest_categorical("label_smoothing", [0.0, 0.05, 0.1]),
         schedule=schedule,
         step_size=trial.suggest_int("step_size", 2, max(2, epochs)) if schedule == "step" else 8,
-        gamma=trial.suggest_float("gamma", 0.05, 0.5) if schedule == "step" else 0.1,
+        gamma=trial.suggest_float("gamma", 0.05, 1.0) if schedule == "step" else 0.1,
         rotate=trial.suggest_float("rotate", 0.0, 12.0),
         scale=trial.suggest_float("scale", 0.0, 0.15),
         translate=trial.suggest_float("translate", 0.0, 0.15),
@@ -122,7 +128,7 @@ def sample_recipe(trial: optuna.trial.BaseTrial, epochs: int) -> Recipe:
 class Draw:
     spec: ArchSpec  # the candidate, count_params(spec) <= budget guaranteed
     recipe: Recipe
-    drawn_params: int | None  # count of the shape at NOMINAL_SCALE ("as drawn"); None if invalid
+    drawn_params: int | None  # count of the widths as drawn; None if that geometry is invalid
 
 
 def pad_to_fit(shape: Shape, io: dict[str, int]) -> Shape:
@@ -134,12 +140,12 @@ def pad_to_fit(shape: Shape, io: dict[str, int]) -> Shape:
     for i in range(len(blocks), -1, -1):
         candidate = Shape(tuple(blocks), shape.options)
         try:
-            scaled(candidate, NOMINAL_SCALE, **io)
+            scaled(candidate, 1.0, **io)
             return candidate
         except SpecError:
             if i > 0:
-                rel, _, t_ratio = blocks[i - 1]
-                blocks[i - 1] = (rel, 1, t_ratio)
+                widths, _, t = blocks[i - 1]
+                blocks[i - 1] = (widths, 1, t)
     return Shape(tuple(blocks), shape.options)
 
 
@@ -154,19 +160,57 @@ def sample(
 ) -> Draw:
     """Draw a candidate with count_params <= budget, or raise Infeasible (nothing to train)."""
     shape = sample_shape(trial)
-    use = trial.suggest_float("budget_use", *USE_RANGE)
+    fit = trial.suggest_categorical("fit", ["fill", "as_drawn"])
+    fill = trial.suggest_float("fill", *FILL_RANGE) if fit == "fill" else 1.0
     recipe = sample_recipe(trial, epochs)
     io = dict(in_channels=in_channels, in_size=in_size, num_classes=num_classes)
     shape = pad_to_fit(shape, io)
     try:
-        drawn: int | None = count_params(scaled(shape, NOMINAL_SCALE, **io))
-        spec = fit_widths(shape, max(int(use * budget), 1), **io)
+        drawn: int | None = count_params(scaled(shape, 1.0, **io))
+        try:
+            spec = fit_widths(shape, max(int(fill * budget), 1), grow=fit == "fill", **io)
+        except Infeasible:  # the aim `fill` was too low for this shape; the hard budget may still hold
+            spec = fit_widths(shape, budget, grow=False, **io)
     except SpecError as e:
         raise Infeasible(f"invalid geometry: {e}") from None
-    except Infeasible:
-        try:  # the aim `use` was too low for this shape; the hard budget may still hold
-            spec = fit_widths(shape, budget, **io)
-        except SpecError as e:
-            raise Infeasible(f"invalid geometry: {e}") from None
     assert count_params(spec) <= budget
     return Draw(spec, recipe, drawn)
+
+
+def design_params(spec: ArchSpec, recipe: Recipe) -> dict[str, Any]:
+    """The trial params under which `sample` draws exactly this spec and recipe ("as drawn").
+
+    Raises ValueError for a design outside the family (the presets' test checks they are in it).
+    """
+    if not 2 <= len(spec.blocks) <= 3 or any(b.pool != (i < len(spec.blocks) - 1) for i, b in enumerate(spec.blocks)):
+        raise ValueError("outside the family: 2-3 blocks, a pool after every block but the last")
+    p: dict[str, Any] = {"n_blocks": len(spec.blocks)}
+    for i, b in enumerate(spec.blocks):
+        p[f"b{i}_convs"] = len(b.widths)
+        p.update({f"b{i}_w{j}": w for j, w in enumerate(b.widths)})
+        p[f"b{i}_pad"] = b.padding
+        if i < len(spec.blocks) - 1:
+            p[f"b{i}_has_transition"] = b.transition > 0
+            if b.transition:
+                p[f"b{i}_transition"] = b.transition
+    p.update(head=spec.head, bn=spec.bn, bn_after_relu=spec.bn_after_relu, conv_bias=spec.conv_bias,
+             dropout=spec.dropout, dropout_at=spec.dropout_at)
+    if spec.head == "gap_conv":
+        p["head_hidden"] = spec.head_hidden
+        if spec.head_hidden:
+            p["head_relu"] = spec.head_relu
+    p["fit"] = "as_drawn"
+    p.update(schedule=recipe.schedule, batch_size=recipe.batch_size, lr=recipe.lr, momentum=recipe.momentum,
+             nesterov=recipe.nesterov, weight_decay=recipe.weight_decay, label_smoothing=recipe.label_smoothing,
+             rotate=recipe.rotate, scale=recipe.scale, translate=recipe.translate)
+    if recipe.schedule == "step":
+        p.update(step_size=min(recipe.step_size, max(2, recipe.epochs)), gamma=recipe.gamma)
+    return p
+
+
+def drawn_recipe(recipe: Recipe) -> Recipe:
+    """The recipe `sample` draws from `design_params(spec, recipe)` (a StepLR step past the last
+    epoch is the same schedule as one at the last epoch)."""
+    if recipe.schedule == "step":
+        return replace(recipe, step_size=min(recipe.step_size, max(2, recipe.epochs)))
+    return replace(recipe, step_size=8, gamma=0.1)

@@ -223,3 +223,32 @@ def test_resume_finishes_an_interrupted_baseline(tmp_path, data_dir):
     study = load(tmp_path, "base")
     finished = [t for t in counted(study) if t.user_attrs.get("baseline") == "seed-004"]
     assert len(finished) == 1 and len(counted(study)) == 2
+
+
+def test_enqueued_baselines_carry_their_params(tmp_path):
+    from dataclasses import replace
+
+    from search.config import SearchConfig
+    from search.storage import open_storage
+    from search.study import create_or_resume
+    from space import PRESETS
+    from space.sampling import design_params
+
+    cfg = SearchConfig(budget=10000, epochs=15, study_name="q", storage=f"sqlite:///{tmp_path}/q.db")
+    study = create_or_resume(open_storage(cfg.storage), cfg)
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert sorted(t.user_attrs["baseline"] for t in waiting) == ["seed-000", "seed-004"]
+    for t in waiting:
+        spec, recipe = PRESETS[t.user_attrs["baseline"]]
+        assert t.system_attrs["fixed_params"] == design_params(spec, replace(recipe, epochs=15))
+    again = create_or_resume(open_storage(cfg.storage), cfg)  # a resume enqueues nothing more
+    assert len(again.get_trials(states=(TrialState.WAITING,))) == 2
+
+
+def test_baseline_trial_trains_the_preset_from_its_params(e2e):
+    from space import PRESETS
+
+    cwd, _ = e2e
+    t = load(cwd, "e2e").trials[0]
+    assert t.user_attrs["baseline"] == "seed-004" and t.params["b0_w1"] == 14 and t.params["fit"] == "as_drawn"
+    assert ArchSpec.from_dict(t.user_attrs["spec"]) == PRESETS["seed-004"][0]

@@ -105,3 +105,14 @@ def test_bf16_precision_trains_and_stays_close_to_fp32(small_data):
     b = run(small_data, replace(RECIPE, epochs=2), precision="bf16")
     assert b.epochs[-1].train_acc > 60 and abs(a.epochs[-1].train_loss - b.epochs[-1].train_loss) < 0.1
     assert [e.train_loss for e in a.epochs] != [e.train_loss for e in b.epochs]  # bf16 really ran
+
+
+def test_precision_resolution():
+    from space.errors import InputError
+    from trainers.precision import resolve_precision
+
+    assert resolve_precision("auto", "cuda") == "bf16"
+    assert resolve_precision("auto", "cpu") == "fp32"  # CPU bf16 is opt-in until measured
+    assert resolve_precision("bf16", "cpu") == "bf16" and resolve_precision("fp32", "cuda") == "fp32"
+    with pytest.raises(InputError, match="fp8"):
+        resolve_precision("fp8", "cpu")
