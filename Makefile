@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet torch==2.14.1 torchvision==0.29.1 || true
 	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	rm -rf budgetnas.egg-info  # build metadata; the install keeps its own in .venv
 	touch $(STAMP)
 
 search: $(STAMP)

@@ -175,7 +175,7 @@ def bench_space(**_) -> int:
     ms = (time.perf_counter() - t0) / n * 1e3
     uses.sort()
     print(f"{n} random draws at budget {budget:,} ({ms:.1f} ms per draw, fitting included)")
-    print(f"  within budget as drawn (relative widths at nominal scale): {as_drawn / n:6.1%}")
+    print(f"  within budget with the widths as drawn:                  {as_drawn / n:6.1%}")
     print(f"  trainable after width fitting (never over budget):         {len(uses) / n:6.1%}")
     print(f"  infeasible (no member fits; recorded, not trained):        {infeasible / n:6.1%}")
     print(f"  budget use of trainable candidates: median {statistics.median(uses):.1%}, "

@@ -7,6 +7,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from search.trials import completed
+from trainers.datasets import DATASETS
 
 
 def rank_key(t: FrozenTrial) -> tuple[bool, float]:
@@ -38,7 +39,8 @@ def _fmt(v: object, spec: str = "") -> str:
     return "-" if v is None else format(v, spec)
 
 
-def format_leaderboard(rows: list[dict], budget: int | None = None, target: float = 99.4) -> str:
+def format_leaderboard(rows: list[dict], budget: int | None = None, target: float | None = None) -> str:
+    target = target if target is not None else DATASETS["mnist"].target
     at = f"@{target:g}"
     head = (f"{'#':>3} {'trial':>5} {'params':>7} {'val %':>7} {'test % (mean±std)':>18} "
             f"{'min':>6} {'last3':>6} {at:>6}  note")

@@ -10,7 +10,7 @@ import time
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
-from search.trials import is_counted
+from search.trials import completed, is_counted
 from trainers.loop import EpochStats
 
 
@@ -56,7 +56,7 @@ class Progress:
         self._postfix()
 
     def _improves(self, t: FrozenTrial) -> bool:
-        if t.state == TrialState.COMPLETE and t.value is not None and is_counted(t):
+        if completed([t]):
             if self.best is None or t.value > self.best[0]:
                 self.best = (t.value, t.user_attrs.get("params", 0), t.number)
                 return True

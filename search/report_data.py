@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from optuna.trial import FrozenTrial, TrialState
 
-from search.trials import is_counted
+from search.trials import completed, is_counted
 
 
 def trained(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
@@ -16,9 +16,7 @@ def trained(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
 def history(trials: Sequence[FrozenTrial]) -> list[dict]:
     """Completed trials in order with the best value so far."""
     out, best = [], None
-    for t in sorted(trained(trials), key=lambda t: t.number):
-        if t.state != TrialState.COMPLETE or t.value is None:
-            continue
+    for t in sorted(completed(trials), key=lambda t: t.number):
         best = t.value if best is None else max(best, t.value)
         out.append({"number": t.number, "value": t.value, "best": best})
     return out
@@ -35,8 +33,7 @@ def pareto_front(points: Sequence[tuple[int, float, int]]) -> list[tuple[int, fl
 
 
 def params_vs_accuracy(trials: Sequence[FrozenTrial]) -> dict:
-    pts = [(t.user_attrs["params"], t.value, t.number) for t in trained(trials)
-           if t.state == TrialState.COMPLETE and t.value is not None and "params" in t.user_attrs]
+    pts = [(t.user_attrs["params"], t.value, t.number) for t in completed(trials) if "params" in t.user_attrs]
     return {"points": pts, "front": pareto_front(pts)}
 
 
@@ -49,7 +46,7 @@ def curves(trials: Sequence[FrozenTrial]) -> list[dict]:
 
 def numeric_params(trials: Sequence[FrozenTrial]) -> dict:
     """Columns for parallel coordinates: numeric params present in every completed trial + value."""
-    done = [t for t in trained(trials) if t.state == TrialState.COMPLETE and t.params]
+    done = [t for t in completed(trials) if t.params]
     if not done:
         return {"columns": {}, "value": []}
     names = sorted(set.intersection(*(set(t.params) for t in done)))
@@ -73,8 +70,7 @@ def anytime(trials: Sequence[FrozenTrial]) -> list[dict]:
 
     Time is what the trials' own timestamps say, so it includes every worker and every resume.
     """
-    done = [t for t in trained(trials) if t.state == TrialState.COMPLETE and t.value is not None
-            and t.datetime_complete is not None]
+    done = [t for t in completed(trials) if t.datetime_complete is not None]
     starts = [t.datetime_start for t in trained(trials) if t.datetime_start is not None]
     if not done or not starts:
         return []

@@ -220,13 +220,14 @@ def test_readers_in_other_processes_do_not_break_a_running_search(tmp_path, data
 
 
 def test_consecutive_failures_stop_the_search(tmp_path, data_dir):
-    # lr so large that every candidate's loss overflows: each trial fails with its reason stored
+    # an infinite learning rate turns every weight non-finite after the first step, whatever the
+    # design: each trial fails with its reason stored
     env_args = [*SMALL, "--trials", "5", "--max-failures", "2", "--data-dir", str(data_dir), "--study-name", "boom",
                 "--no-baselines"]
     code = (
         "import sys, space.sampling as s; from dataclasses import replace\n"
         "orig = s.sample_recipe\n"
-        "s.sample_recipe = lambda trial, epochs: replace(orig(trial, epochs), lr=1e12, schedule='step', gamma=1.0)\n"
+        "s.sample_recipe = lambda trial, epochs: replace(orig(trial, epochs), lr=float('inf'), schedule='step', gamma=1.0)\n"
         "from search.cli import main; sys.exit(main(sys.argv[1:]))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code, *env_args], cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=300)
