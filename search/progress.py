@@ -40,9 +40,8 @@ def clock(seconds: float) -> str:
 class Progress:
     """Feed it finished trials (any order, repeats ignored) and epochs; it keeps the bar and the log."""
 
-    def __init__(self, total: int, already: list[FrozenTrial], enabled: bool = True, log=None) -> None:
+    def __init__(self, total: int, already: list[FrozenTrial], enabled: bool = True) -> None:
         self.t0 = time.monotonic()
-        self.log = log or (lambda msg: tqdm.write(msg, file=sys.stdout))
         self.seen = {t.number for t in already}
         self.best: tuple[float, int, int] | None = None  # (val, params, trial)
         self.running = ""
@@ -85,15 +84,19 @@ class Progress:
         if t.number in self.seen or not t.state.is_finished():
             return
         self.seen.add(t.number)
-        self.log(trial_line(t))
+        self._log(trial_line(t))
         if self._improves(t):
             elapsed = time.monotonic() - self.t0
             self.anytime.append((elapsed, t.value, t.number))
-            self.log(f"new best {t.value:.2f}% val (trial {t.number}, {self.best[1]} params) after {clock(elapsed)}")
+            self._log(f"new best {t.value:.2f}% val (trial {t.number}, {self.best[1]} params) after {clock(elapsed)}")
         if is_counted(t) and self.bar.n < self.bar.total:
             self.bar.update(1)
         self.running = ""
         self._postfix()
+
+    @staticmethod
+    def _log(msg: str) -> None:
+        tqdm.write(msg, file=sys.stdout)  # above the bar, not through it
 
     def close(self) -> None:
         self.bar.close()

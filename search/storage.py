@@ -111,10 +111,14 @@ def open_annotating_storage(url: str) -> optuna.storages.RDBStorage:
     return open_storage(url, create=False, cls=_AnnotatingStorage)
 
 
+def trial_id(storage: optuna.storages.BaseStorage, study_name: str, number: int) -> int:
+    """The storage's id of trial `number`, through the public storage API."""
+    return storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study_name), number)
+
+
 def set_trial_attr(storage: optuna.storages.BaseStorage, study_name: str, number: int, key: str, value) -> None:
-    """Set a user attribute on trial `number`, finished or not, through the public storage API."""
-    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study_name), number)
-    storage.set_trial_user_attr(trial_id, key, value)
+    """Set a user attribute on trial `number`, finished or not."""
+    storage.set_trial_user_attr(trial_id(storage, study_name, number), key, value)
 
 
 def open_storage(

@@ -85,18 +85,19 @@ def open_search_storage(cfg: SearchConfig) -> optuna.storages.RDBStorage:
 
 
 def create_or_resume(storage: optuna.storages.RDBStorage, cfg: SearchConfig, *, seed_offset: int = 0) -> optuna.Study:
-    """Open the study for a search. Only the process that creates it sets it up: two machines
-    starting the same fresh study at once cannot both enqueue the baselines."""
+    """Open (or create) the study for a search and enqueue the baselines it lacks.
+
+    Two machines starting the same fresh study at once can both see a baseline missing and both
+    enqueue it; the later copy steps aside without training (objective._refuse_duplicate_baseline).
+    """
     sampler = make_sampler(cfg.sampler, cfg.seed + seed_offset, cfg.trials)
     pruner = make_pruner(cfg.pruner, cfg.epochs)
     try:
         study = optuna.create_study(study_name=cfg.study_name, storage=storage, sampler=sampler,
                                     pruner=pruner, direction="maximize")
-        created = True
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(study_name=cfg.study_name, storage=storage, sampler=sampler, pruner=pruner)
-        created = False
-    if created or "config" not in study.user_attrs:
+    if "config" not in study.user_attrs:
         study.set_user_attr("config", cfg.to_dict())
         study.set_user_attr("objective", "validation accuracy (%) after the last epoch")
         study.set_user_attr(ARTIFACT_ATTR, default_artifact_dir(cfg))
@@ -115,8 +116,7 @@ def enqueue_missing_baselines(study: optuna.Study, budget: int, epochs: int) -> 
     never loses the design it must beat. Duplicates from racing processes step aside at run time.
     """
     alive = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
-    have = {t.user_attrs.get("baseline") for t in study.get_trials(deepcopy=False, states=alive)
-            if "surplus" not in t.user_attrs}
+    have = {t.user_attrs.get("baseline") for t in study.get_trials(deepcopy=False, states=alive)}
     missing = [name for name in baseline_presets(budget) if name not in have]
     for name in missing:
         spec, recipe = PRESETS[name]

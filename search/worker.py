@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 from search.config import SearchConfig
 from search.objective import EpochHook, make_objective
 from search.process import setup_process
+from search.storage import open_storage, trial_id
 from search.trials import counted_trials, is_counted
 from trainers.data import DeviceData
 
@@ -44,11 +45,10 @@ class _Orphans:
     def adopt(self, study: optuna.Study, storage: optuna.storages.BaseStorage) -> None:
         if not hasattr(storage, "record_heartbeat") or storage.get_heartbeat_interval() is None:
             return
-        study_id = storage.get_study_id_from_name(study.study_name)
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if t.number not in self.seen:
                 self.seen.add(t.number)
-                storage.record_heartbeat(storage.get_trial_id_from_study_id_trial_number(study_id, t.number))
+                storage.record_heartbeat(trial_id(storage, study.study_name, t.number))
 
 
 def _wait_or_run(study: optuna.Study, storage, wanted: int, orphans: _Orphans) -> str:
@@ -109,7 +109,6 @@ def worker_main(cfg_dict: dict, index: int) -> None:
     import torch
 
     from search.study import create_or_resume, study_data
-    from search.storage import open_storage
     from trainers.loop import resolve_device
 
     setup_process()
