@@ -52,7 +52,8 @@ def _search_parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     g.add_argument("--study-name", default=None, help="default: <dataset>-b<budget>")
     g.add_argument("--storage", default=None, help="default: sqlite:///studies/<study-name>.db; or postgresql://...")
     g = p.add_argument_group("confirmation")
-    g.add_argument("--top-k", type=int, default=3, help="designs retrained on all training images and tested")
+    g.add_argument("--top-k", type=int, default=2,
+                   help="best designs retrained with --confirm-seeds seeds (the baselines always are)")
     g.add_argument("--confirm-seeds", type=int, default=3, help="seeds per confirmed design")
     g = p.add_argument_group("execution")
     g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")

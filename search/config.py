@@ -34,7 +34,7 @@ class SearchConfig:
     timeout: float | None = None  # stop starting new trials after this many seconds
     subset: int | None = None  # train on a seeded sample of this many images (quick runs)
     val_size: int = 10_000  # validation images held out from the end of the training set
-    top_k: int = 3  # designs confirmed on the full training set after the search
+    top_k: int = 2  # best designs confirmed after the search (finished baselines are, too)
     confirm_seeds: int = 3  # training seeds per confirmed design
     workers: int = 1  # worker processes on this machine
     max_failures: int = 5  # stop after this many consecutive failed trials

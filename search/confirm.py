@@ -47,9 +47,13 @@ def summarize(val: list[list[float]], test: list[list[float]], target: float) ->
     }
 
 
-def top_trials(study: optuna.Study, k: int) -> list[FrozenTrial]:
-    """The k best trials by the search's validation accuracy."""
-    return sorted(completed(study.get_trials(deepcopy=False)), key=lambda t: t.value, reverse=True)[:k]
+def trials_to_confirm(study: optuna.Study, k: int) -> list[FrozenTrial]:
+    """The k best trials by the search's validation accuracy, then every finished baseline not among
+    them: the hand design a winner must beat is always confirmed the same way, in the same study."""
+    done = completed(study.get_trials(deepcopy=False))
+    top = sorted(done, key=lambda t: t.value, reverse=True)[:k]
+    chosen = {t.number for t in top}
+    return top + [t for t in done if "baseline" in t.user_attrs and t.number not in chosen]
 
 
 def save_weights(storage, trial: FrozenTrial, state: dict[str, torch.Tensor], artifacts: Path) -> str:
@@ -111,8 +115,8 @@ def confirm_top(
     study: optuna.Study, storage, data: DeviceData, top_k: int, seeds: int, artifacts: Path,
     target: float, precision: str = "fp32", log: Callable[[str], None] = print,
 ) -> None:
-    """Confirm the top-k trials by validation accuracy; trials already confirmed are skipped."""
-    for t in top_trials(study, top_k):
+    """Confirm the top-k trials by validation accuracy and the baselines; confirmed ones are skipped."""
+    for t in trials_to_confirm(study, top_k):
         c = t.user_attrs.get("confirm", {})
         if c.get("seeds", 0) >= seeds and "val_acc_mean" in c:
             continue

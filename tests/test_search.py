@@ -62,14 +62,14 @@ def test_pruning_happens(e2e):
 def test_winner_confirmed_and_leaderboard_reads_storage(e2e):
     cwd, proc = e2e
     study = load(cwd, "e2e")
-    confirmed = [t for t in study.trials if "confirm" in t.user_attrs]
-    assert len(confirmed) == 1
+    best = max((t for t in study.trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    baseline = next(t for t in study.trials if t.user_attrs.get("baseline") == "seed-004")
+    confirmed = sorted((t for t in study.trials if "confirm" in t.user_attrs), key=lambda t: t.number != best.number)
+    assert {t.number for t in confirmed} == {best.number, baseline.number}  # top-1 and the baseline
     c = confirmed[0].user_attrs["confirm"]
     assert c["seeds"] == 2 and len(c["test_acc"]) == 2 and len(c["test_acc"][0]) == 2
     assert len(c["val_acc"]) == 2 and c["val_acc_mean"] == round(sum(v[-1] for v in c["val_acc"]) / 2, 4)
     assert c["test_acc_min"] <= c["test_acc_mean"] and c["train_images"] == 1500  # the training split
-    best = max((t for t in study.trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
-    assert confirmed[0].number == best.number
     again = run_cli("leaderboard", "--study", "e2e", cwd=cwd, check=True)
     assert f"winner: trial {best.number}" in again.stdout
 
@@ -190,6 +190,17 @@ def test_winner_follows_validation_when_test_disagrees():
     assert winner_line(rows).startswith("winner: trial 0")
     assert pick_trial(study, None).number == 0  # export --best
     assert "never used to rank" in format_leaderboard(rows, 8000)
+
+
+def test_confirmation_takes_the_top_k_and_every_baseline():
+    from search.confirm import trials_to_confirm
+
+    study = optuna.create_study(direction="maximize")
+    for value, baseline in [(99.1, None), (99.4, None), (99.3, None), (98.9, "seed-004")]:
+        study.add_trial(optuna.trial.create_trial(value=value, user_attrs={"baseline": baseline} if baseline else {}))
+    assert [t.number for t in trials_to_confirm(study, 2)] == [1, 2, 3]  # the weakest, as the baseline
+    assert [t.number for t in trials_to_confirm(study, 4)] == [1, 2, 0, 3]  # never twice
+    assert [t.number for t in trials_to_confirm(study, 0)] == [3]
 
 
 def test_accuracy_target_follows_the_data_set():
