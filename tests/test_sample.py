@@ -75,3 +75,21 @@ def test_fill_draws_grow_and_as_drawn_draws_keep_their_widths():
     feasible = [d for d in draws(8000, 300) if not isinstance(d, Infeasible)]
     assert any(d.drawn_params is not None and count_params(d.spec) > d.drawn_params for d in feasible)  # grown
     assert any(d.drawn_params is not None and count_params(d.spec) < d.drawn_params for d in feasible)  # shrunk
+
+
+def test_the_conv_feeding_the_head_is_never_a_bottleneck():
+    from dataclasses import replace
+
+    from space.sampling import HEAD_IN_MIN, design_params
+
+    spec, recipe = PRESETS["seed-004"]
+    last = spec.blocks[-1]
+    narrow = replace(spec, blocks=(*spec.blocks[:-1], replace(last, widths=(*last.widths[:-1], 4))))
+    with pytest.raises(ValueError, match="narrower"):
+        design_params(narrow, recipe)
+    for seed in range(60):
+        trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed)).ask()
+        draw = sample(trial, 8000, 15)
+        assert trial.params["head_in"] >= HEAD_IN_MIN
+        if trial.params["fit"] == "as_drawn" and draw.drawn_params <= 8000:
+            assert draw.spec.blocks[-1].widths[-1] == trial.params["head_in"]
