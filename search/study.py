@@ -10,6 +10,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.config import PRUNERS, SAMPLERS, SearchConfig, default_storage
 from search.errors import UserError
+from search.pruner import TolerantMedianPruner
 from search.storage import open_storage, sqlite_path
 from space.count import count_params
 from space.presets import PRESETS
@@ -37,8 +38,8 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     if name == "median":
         # Judged from epoch 2 (val@2 ranks the epoch-15 result nearly as well as val@3, bench
         # fidelity) once one trial has finished: with baselines that is the hand design, so a
-        # candidate has to keep pace with it, and a stuck early draw is not trained to the end.
-        return optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=min(2, epochs - 1))
+        # candidate has to keep pace with it, within a tolerance that closes by the last epoch.
+        return TolerantMedianPruner(epochs, margin=1.0, warmup=min(2, epochs - 1), startup=1)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs, reduction_factor=3)
     if name == "none":

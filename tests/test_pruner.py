@@ -1,0 +1,29 @@
+import optuna
+import pytest
+
+from search.pruner import TolerantMedianPruner
+
+
+def _frozen(curve):
+    return optuna.trial.create_trial(value=curve[-1], intermediate_values=dict(enumerate(curve, 1)))
+
+
+@pytest.fixture
+def study():
+    s = optuna.create_study(direction="maximize")
+    s.add_trial(_frozen([98.0, 98.8, 99.1, 99.2, 99.4]))  # the finished baseline
+    return s
+
+
+def test_a_candidate_may_trail_early_but_must_catch_up(study):
+    pruner = TolerantMedianPruner(epochs=5, margin=1.0, warmup=2)
+    assert pruner.bar(study, 2) == pytest.approx(98.8 - 0.6)
+    assert not pruner.prune(study, _frozen([97.0, 98.3]))  # 0.5 behind at epoch 2: within 0.6
+    assert pruner.prune(study, _frozen([97.0, 98.1]))  # 0.7 behind: pruned
+    assert pruner.prune(study, _frozen([97.0, 98.3, 98.7, 98.9]))  # 0.3 behind at epoch 4: over 0.2
+    assert not pruner.prune(study, _frozen([50.0]))  # before the warm-up nothing is judged
+
+
+def test_nothing_is_pruned_before_enough_trials_finish():
+    pruner = TolerantMedianPruner(epochs=5, warmup=1, startup=1)
+    assert not pruner.prune(optuna.create_study(direction="maximize"), _frozen([10.0, 10.0]))
