@@ -38,7 +38,8 @@ def _search_parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     g.add_argument("--trials", type=int, default=100, help="finished (complete or pruned) trials the study should hold")
     g.add_argument("--epochs", type=int, default=15, help="training epochs per candidate")
     g.add_argument("--sampler", default="tpe", help="tpe | random")
-    g.add_argument("--pruner", default="median", help="median | hyperband | none")
+    g.add_argument("--pruner", default="median", help="median (of finished trials at the same epoch, "
+                   "minus a tolerance that closes by the last epoch) | hyperband | none")
     g.add_argument("--seed", type=int, default=0, help="sampler seed and base training seed")
     g.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
     g.add_argument("--no-baselines", action="store_true", help="do not enqueue the seed presets that fit the budget")
