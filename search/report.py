@@ -8,10 +8,10 @@ from pathlib import Path
 import optuna
 import plotly.graph_objects as go
 import plotly.io as pio
-from optuna.trial import TrialState
 
 from search import report_data as rd
 from search.study import load_existing, study_config
+from search.trials import completed
 from trainers.datasets import target_accuracy
 
 # Below this, Optuna can only say "all equal" (it warns that there are too few trials).
@@ -47,14 +47,15 @@ def fig_pareto(trials, budget: int) -> go.Figure:
 
 def fig_importance(study: optuna.Study) -> go.Figure:
     imp = {}
-    if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) >= MIN_TRIALS_FOR_IMPORTANCE:
+    if len(completed(study.get_trials(deepcopy=False))) >= MIN_TRIALS_FOR_IMPORTANCE:
         try:
             imp = optuna.importance.get_param_importances(study)
         except (RuntimeError, ValueError, ZeroDivisionError):
             pass
     names = list(imp)[::-1]
     fig = go.Figure([go.Bar(x=[imp[n] for n in names], y=names, orientation="h")])
-    title = "Hyperparameter importances" + ("" if imp else f" (fewer than {MIN_TRIALS_FOR_IMPORTANCE} completed trials)")
+    note = "" if imp else f" (fewer than {MIN_TRIALS_FOR_IMPORTANCE} completed trials)"
+    title = "Hyperparameter importances" + note
     return fig.update_layout(title=title, xaxis_title="importance (PED-ANOVA, Optuna 5's default evaluator)")
 
 

@@ -67,3 +67,17 @@ def test_report_renders_in_headless_chromium(tmp_path, data_dir):
     shot = tmp_path / "report-screenshot.png"
     headless(exe, f"--screenshot={shot}", "--window-size=1200,2400", out.as_uri(), user_dir=tmp_path / "chrome")
     assert shot.exists() and shot.stat().st_size > 20_000
+
+
+def test_importances_wait_for_enough_completed_trials():
+    import optuna
+
+    from search.report import MIN_TRIALS_FOR_IMPORTANCE, fig_importance
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    objective = lambda t: t.suggest_float("lr", 0.01, 0.3) * 100 + t.suggest_int("w", 4, 8) * 0.01  # noqa: E731
+    study.optimize(objective, n_trials=MIN_TRIALS_FOR_IMPORTANCE - 1)
+    assert "fewer than" in fig_importance(study).layout.title.text
+    study.optimize(objective, n_trials=20)
+    fig = fig_importance(study)
+    assert "fewer than" not in fig.layout.title.text and set(fig.data[0].y) == {"lr", "w"}
