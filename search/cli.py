@@ -62,7 +62,7 @@ def _search_parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     g.add_argument("--max-failures", type=int, default=5, help="stop after this many consecutive failed trials")
     g.add_argument("--heartbeat", type=int, default=10, help="seconds between trial heartbeats (stale after 3x)")
     g.add_argument("--compile", action="store_true", help="torch.compile each candidate (slow start)")
-    g.add_argument("--precision", default="auto", help="auto | fp32 | bf16 (auto: bf16 on CUDA, fp32 on CPU where bf16 is opt-in)")
+    g.add_argument("--precision", default="auto", help="auto | fp32 | bf16 (auto: bf16 on CUDA and on CPUs with AMX or AVX-512-BF16, else fp32)")
     return p
 
 

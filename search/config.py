@@ -41,7 +41,7 @@ class SearchConfig:
     heartbeat: int = 10  # seconds between heartbeats; a trial silent for 3x this is failed
     baselines: bool = True  # enqueue the seed presets that fit the budget first
     compile: bool = False  # torch.compile each candidate (pays off on GPU, long runs)
-    precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 on CUDA, fp32 on CPU (bf16 there is opt-in))
+    precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 on CUDA and on CPUs with native bf16)
     target: float | None = None  # accuracy target (%) for "first epoch at target"; None: the data set's
 
     def to_dict(self) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import optuna
 from optuna.trial import FrozenTrial
 
-from search.trials import completed
+from search.trials import completed, start_label
 from trainers.datasets import DATASETS
 
 
@@ -27,7 +27,7 @@ def leaderboard_rows(study: optuna.Study, limit: int = 10) -> list[dict]:
         rows.append({
             "trial": t.number, "params": t.user_attrs.get("params"), "val_acc": val,
             "val_std": c.get("val_acc_std") if confirmed else None, "search_val": t.value,
-            "baseline": t.user_attrs.get("baseline", ""), "macs": t.user_attrs.get("macs"),
+            "baseline": start_label(t.user_attrs), "macs": t.user_attrs.get("macs"),
             "test_mean": c.get("test_acc_mean") if confirmed else None, "test_std": c.get("test_acc_std"),
             "test_min": c.get("test_acc_min"), "consistency": c.get("consistency"),
             "first_at_target": c.get("first_epoch_at_target"), "seeds": c.get("seeds") if confirmed else None,

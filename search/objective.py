@@ -8,7 +8,7 @@ import optuna
 from optuna.trial import TrialState
 
 from search.config import SearchConfig
-from search.trials import is_counted
+from search.trials import is_counted, start_label
 from space.count import count_macs, count_params, final_receptive_field
 from space.recipe import Recipe
 from space.sampling import Infeasible, sample
@@ -40,19 +40,19 @@ def _refuse_surplus(trial: optuna.Trial, wanted: int) -> None:
         _step_aside(trial, f"{done} finished + {ahead} running >= {wanted} requested")
 
 
-def _refuse_duplicate_baseline(trial: optuna.Trial, name: str) -> None:
-    """Two processes may enqueue the same baseline (a race on resume): the later one steps aside."""
+def _refuse_duplicate_start(trial: optuna.Trial, name: str) -> None:
+    """Two processes may enqueue the same start point (a race on resume): the later one steps aside."""
     for t in trial.study.get_trials(deepcopy=False):
-        if t.number == trial.number or t.user_attrs.get("baseline") != name or "surplus" in t.user_attrs:
+        if t.number == trial.number or start_label(t.user_attrs) != name or "surplus" in t.user_attrs:
             continue
         if is_counted(t) or (t.state == TrialState.RUNNING and t.number < trial.number):
-            _step_aside(trial, f"baseline {name} already ran as trial {t.number}")
+            _step_aside(trial, f"{name} already ran as trial {t.number}")
 
 
 def candidate(trial: optuna.Trial, cfg: SearchConfig, data: DeviceData) -> tuple[ArchSpec, Recipe]:
-    baseline = trial.user_attrs.get("baseline")
-    if baseline is not None:  # enqueued with the preset's params: sampled like any other trial
-        _refuse_duplicate_baseline(trial, baseline)
+    start = start_label(trial.user_attrs)
+    if start:  # enqueued with a preset's params: sampled like any other trial
+        _refuse_duplicate_start(trial, start)
     _, c, h, _ = data.train.x.shape
     try:
         draw = sample(trial, cfg.budget, cfg.epochs, in_channels=c, in_size=h, num_classes=10)

@@ -10,7 +10,7 @@ import time
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
-from search.trials import completed, is_counted
+from search.trials import completed, is_counted, start_label
 from trainers.loop import EpochStats
 
 
@@ -26,7 +26,7 @@ def trial_line(t: FrozenTrial) -> str:
         state = "surplus (not counted)"
     elif t.state == TrialState.FAIL:
         state = f"failed: {attrs.get('fail_reason', 'see log')}"
-    name = f" [{attrs['baseline']}]" if "baseline" in attrs else ""
+    name = f" [{start_label(attrs)}]" if start_label(attrs) else ""
     params = attrs.get("params")
     params_s = f"{params:6d} params" if params is not None else "     - params"
     return f"trial {t.number:4d}{name}  {params_s}  val {acc}  {len(curve):2d} ep  {secs:6.1f}s  {state}"

@@ -21,3 +21,8 @@ def counted_trials(study: optuna.Study) -> list[FrozenTrial]:
 def completed(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     """Counted trials that completed with a value (what can be ranked, confirmed, exported)."""
     return [t for t in trials if is_counted(t) and t.state == TrialState.COMPLETE and t.value is not None]
+
+
+def start_label(attrs: dict) -> str:
+    """The preset a trial started from ("seed-004" baseline, "seed-000 fitted" start point), or ""."""
+    return attrs.get("baseline") or attrs.get("start") or ""

@@ -81,8 +81,14 @@ def fit_widths(shape: Shape, cap: int, *, grow: bool, **io: int) -> ArchSpec:
     return scaled(shape, lo, **io)
 
 
-def _width(trial: optuna.trial.BaseTrial, name: str, low: int = WIDTH_MIN) -> int:
-    return trial.suggest_int(name, low, WIDTH_MAX, log=True)
+def _width_names(block: int, convs: int, last: bool) -> list[str]:
+    """Param names of a block's 3x3 widths; the conv feeding the head is `head_in`."""
+    names = [f"b{block}_w{j}" for j in range(convs)]
+    return names[:-1] + [HEAD_IN] if last else names
+
+
+def _width(trial: optuna.trial.BaseTrial, name: str) -> int:
+    return trial.suggest_int(name, HEAD_IN_MIN if name == HEAD_IN else WIDTH_MIN, WIDTH_MAX, log=True)
 
 
 def sample_shape(trial: optuna.trial.BaseTrial) -> Shape:
@@ -90,9 +96,7 @@ def sample_shape(trial: optuna.trial.BaseTrial) -> Shape:
     n_blocks = trial.suggest_int("n_blocks", 2, 3)
     for i in range(n_blocks):
         n = trial.suggest_int(f"b{i}_convs", 1, 3)
-        last = i == n_blocks - 1
-        widths = tuple(_width(trial, f"b{i}_w{j}") for j in range(n - last))
-        widths += (_width(trial, HEAD_IN, HEAD_IN_MIN),) if last else ()
+        widths = tuple(_width(trial, name) for name in _width_names(i, n, i == n_blocks - 1))
         pad = trial.suggest_int(f"b{i}_pad", 0, 1)
         has_t = i < n_blocks - 1 and trial.suggest_categorical(f"b{i}_has_transition", [False, True])
         blocks.append((widths, pad, _width(trial, f"b{i}_transition") if has_t else 0))
@@ -196,10 +200,7 @@ def design_params(spec: ArchSpec, recipe: Recipe) -> dict[str, Any]:
     p: dict[str, Any] = {"n_blocks": len(spec.blocks)}
     for i, b in enumerate(spec.blocks):
         p[f"b{i}_convs"] = len(b.widths)
-        p.update({f"b{i}_w{j}": w for j, w in enumerate(b.widths)})
-        if i == len(spec.blocks) - 1:
-            del p[f"b{i}_w{len(b.widths) - 1}"]
-            p[HEAD_IN] = b.widths[-1]
+        p.update(zip(_width_names(i, len(b.widths), i == len(spec.blocks) - 1), b.widths))
         p[f"b{i}_pad"] = b.padding
         if i < len(spec.blocks) - 1:
             p[f"b{i}_has_transition"] = b.transition > 0

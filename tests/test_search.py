@@ -214,13 +214,14 @@ def test_accuracy_target_follows_the_data_set():
 
 
 def test_resume_finishes_an_interrupted_baseline(tmp_path, data_dir):
-    """Ctrl-C during the seed-004 baseline closes it as failed; the same command runs it again."""
+    """Ctrl-C during the seed-004 baseline closes it as failed; the same command runs it again
+    (after the two fitted start points that were already waiting)."""
     import signal
     import subprocess
 
     from conftest import cli_env, wait_for_running_trial
 
-    args = ["--budget", "8000", "--trials", "2", "--epochs", "3", "--subset", "3000", "--sampler", "random",
+    args = ["--budget", "8000", "--trials", "3", "--epochs", "3", "--subset", "3000", "--sampler", "random",
             "--top-k", "0", "--data-dir", str(data_dir), "--study-name", "base"]
     proc = subprocess.Popen([sys.executable, "-m", "search", *args], cwd=tmp_path, env=cli_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -233,27 +234,37 @@ def test_resume_finishes_an_interrupted_baseline(tmp_path, data_dir):
     run_cli(*args, cwd=tmp_path, check=True)
     study = load(tmp_path, "base")
     finished = [t for t in counted(study) if t.user_attrs.get("baseline") == "seed-004"]
-    assert len(finished) == 1 and len(counted(study)) == 2
+    assert len(finished) == 1 and len(counted(study)) == 3
 
 
-def test_enqueued_baselines_carry_their_params(tmp_path):
+def test_enqueued_baselines_and_start_points_carry_their_params(tmp_path):
     from dataclasses import replace
 
     from search.config import SearchConfig
     from search.storage import open_storage
     from search.study import create_or_resume
     from space import PRESETS
-    from space.sampling import design_params
+    from space.count import count_params
+    from space.sampling import design_params, sample
 
     cfg = SearchConfig(budget=10000, epochs=15, study_name="q", storage=f"sqlite:///{tmp_path}/q.db")
     study = create_or_resume(open_storage(cfg.storage), cfg)
     waiting = study.get_trials(states=(TrialState.WAITING,))
-    assert sorted(t.user_attrs["baseline"] for t in waiting) == ["seed-000", "seed-004"]
+    # the presets that fit run first, as drawn; seed-002 (25,290 params) is scaled to the budget
+    assert [t.user_attrs.get("baseline") or t.user_attrs["start"] for t in waiting] == [
+        "seed-004", "seed-000", "seed-002 fitted"]
     for t in waiting:
-        spec, recipe = PRESETS[t.user_attrs["baseline"]]
-        assert t.system_attrs["fixed_params"] == design_params(spec, replace(recipe, epochs=15))
+        spec, recipe = PRESETS[(t.user_attrs.get("baseline") or t.user_attrs["start"]).split()[0]]
+        params = design_params(spec, replace(recipe, epochs=15))
+        if "start" in t.user_attrs:
+            params.update(fit="fill", fill=1.0)
+        assert t.system_attrs["fixed_params"] == params
+    probe = optuna.create_study()
+    probe.enqueue_trial(waiting[-1].system_attrs["fixed_params"])
+    fitted = sample(probe.ask(), 10000, 15)
+    assert 0.95 * 10000 <= count_params(fitted.spec) <= 10000 and fitted.spec.bn == "plain"
     again = create_or_resume(open_storage(cfg.storage), cfg)  # a resume enqueues nothing more
-    assert len(again.get_trials(states=(TrialState.WAITING,))) == 2
+    assert len(again.get_trials(states=(TrialState.WAITING,))) == 3
 
 
 def test_baseline_trial_trains_the_preset_from_its_params(e2e):

@@ -109,10 +109,10 @@ def test_bf16_precision_trains_and_stays_close_to_fp32(small_data):
 
 def test_precision_resolution():
     from space.errors import InputError
-    from trainers.precision import resolve_precision
+    from trainers.precision import cpu_has_bf16, resolve_precision
 
     assert resolve_precision("auto", "cuda") == "bf16"
-    assert resolve_precision("auto", "cpu") == "fp32"  # CPU bf16 is opt-in until measured
+    assert resolve_precision("auto", "cpu") == ("bf16" if cpu_has_bf16() else "fp32")
     assert resolve_precision("bf16", "cpu") == "bf16" and resolve_precision("fp32", "cuda") == "fp32"
     with pytest.raises(InputError, match="fp8"):
         resolve_precision("fp8", "cpu")

@@ -18,9 +18,9 @@ def cpu_has_bf16() -> bool:
     return " amx_bf16" in flags or " avx512_bf16" in flags
 
 
-# CPU bf16 stays opt-in until 15-epoch curves show accuracy holds (see the README): under bf16
-# autocast on CPU, batch norm runs on bf16 activations.
-AUTO_BF16_ON_CPU = False
+# On a CPU with native bf16, autocast trained seed-004 1.22x faster to the same 15-epoch test
+# accuracy as fp32 (README, "bf16 on this CPU"); more candidate-epochs per hour is what a search needs.
+AUTO_BF16_ON_CPU = True
 
 
 def resolve_precision(precision: str, device_type: str) -> str:
