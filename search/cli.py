@@ -42,7 +42,8 @@ def _search_parser(prog: str = "python -m search") -> argparse.ArgumentParser:
                    "minus a tolerance that closes by the last epoch) | hyperband | none")
     g.add_argument("--seed", type=int, default=0, help="sampler seed and base training seed")
     g.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
-    g.add_argument("--no-baselines", action="store_true", help="do not enqueue the seed presets that fit the budget")
+    g.add_argument("--no-baselines", action="store_true",
+                   help="do not enqueue the seed presets (baselines where they fit, fitted start points where not)")
     g.add_argument("--target", type=float, default=None,
                    help="test accuracy (%%) for the 'first epoch at target' column; default: the data set's (MNIST 99.4)")
     g = p.add_argument_group("data")

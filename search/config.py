@@ -39,7 +39,7 @@ class SearchConfig:
     workers: int = 1  # worker processes on this machine
     max_failures: int = 5  # stop after this many consecutive failed trials
     heartbeat: int = 10  # seconds between heartbeats; a trial silent for 3x this is failed
-    baselines: bool = True  # enqueue the seed presets that fit the budget first
+    baselines: bool = True  # enqueue the seed presets first (as drawn where they fit, else fitted)
     compile: bool = False  # torch.compile each candidate (pays off on GPU, long runs)
     precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 on CUDA and on CPUs with native bf16)
     target: float | None = None  # accuracy target (%) for "first epoch at target"; None: the data set's

@@ -45,6 +45,8 @@ def test_trials_carry_spec_cost_and_curves(e2e):
     cwd, _ = e2e
     study = load(cwd, "e2e")
     assert study.trials[0].user_attrs["baseline"] == "seed-004"
+    # the presets over budget follow as start points, fitted by the sampler
+    assert [t.user_attrs["start"] for t in study.trials[1:3]] == ["seed-000 fitted", "seed-002 fitted"]
     for t in counted(study):
         a = t.user_attrs
         assert {"spec", "recipe", "params", "macs", "receptive_field", "epoch_seconds", "val_acc"} <= set(a)
@@ -82,6 +84,8 @@ def test_resume_tops_up_to_exactly_n(tmp_path, data_dir):
     study = load(tmp_path, "topup")
     assert len(counted(study)) == 5
     assert sum("baseline" in t.user_attrs for t in study.trials) == 0  # no preset fits 6000
+    starts = [t.user_attrs.get("start") for t in study.trials if "start" in t.user_attrs]
+    assert starts == ["seed-004 fitted", "seed-000 fitted", "seed-002 fitted"]  # once, not again on resume
     run_cli(*args, "--trials", "5", cwd=tmp_path, check=True)
     assert len(load(tmp_path, "topup").trials) == len(study.trials)  # nothing more to do
 
