@@ -26,7 +26,8 @@ def trial_line(t: FrozenTrial) -> str:
         state = "surplus (not counted)"
     elif t.state == TrialState.FAIL:
         state = f"failed: {attrs.get('fail_reason', 'see log')}"
-    name = f" [{start_label(attrs)}]" if start_label(attrs) else ""
+    label = start_label(attrs)
+    name = f" [{label}]" if label else ""
     params = attrs.get("params")
     params_s = f"{params:6d} params" if params is not None else "     - params"
     return f"trial {t.number:4d}{name}  {params_s}  val {acc}  {len(curve):2d} ep  {secs:6.1f}s  {state}"

@@ -116,21 +116,22 @@ def start_points(budget: int, epochs: int) -> list[tuple[dict, dict]]:
     one is enqueued with `fit="fill"` at the whole budget, so the sampler scales its widths to fit:
     a start point TPE learns from, ranked like any sampled design. Least scaled first.
     """
-    starts = []
+    baselines, fitted = [], []
     for name, (spec, recipe) in sorted(PRESETS.items(), key=lambda kv: count_params(kv[1][0])):
         params = design_params(spec, replace(recipe, epochs=epochs))
         if count_params(spec) <= budget:
-            starts.insert(sum("baseline" in a for _, a in starts), (params, {"baseline": name}))
+            baselines.append((params, {"baseline": name}))
         else:
-            starts.append(({**params, "fit": "fill", "fill": 1.0}, {"start": f"{name} fitted"}))
-    return starts
+            fitted.append(({**params, "fit": "fill", "fill": 1.0}, {"start": f"{name} fitted"}))
+    return baselines + fitted
 
 
 def enqueue_missing_starts(study: optuna.Study, budget: int, epochs: int) -> list[str]:
     """Enqueue each start point (baselines first) unless a trial of it finished, runs or waits.
 
     A baseline interrupted by Ctrl-C was closed as failed; a resume enqueues it again (after any
-    start points still waiting), so the study does not lose the design it must beat. Duplicates from racing processes step aside at run time.
+    start points still waiting), so the study does not lose the design it must beat. Duplicates
+    from racing processes step aside at run time.
     """
     alive = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
     have = {start_label(t.user_attrs) for t in study.get_trials(deepcopy=False, states=alive)}

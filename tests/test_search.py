@@ -247,6 +247,7 @@ def test_enqueued_baselines_and_start_points_carry_their_params(tmp_path):
     from search.config import SearchConfig
     from search.storage import open_storage
     from search.study import create_or_resume
+    from search.trials import start_label
     from space import PRESETS
     from space.count import count_params
     from space.sampling import design_params, sample
@@ -255,10 +256,9 @@ def test_enqueued_baselines_and_start_points_carry_their_params(tmp_path):
     study = create_or_resume(open_storage(cfg.storage), cfg)
     waiting = study.get_trials(states=(TrialState.WAITING,))
     # the presets that fit run first, as drawn; seed-002 (25,290 params) is scaled to the budget
-    assert [t.user_attrs.get("baseline") or t.user_attrs["start"] for t in waiting] == [
-        "seed-004", "seed-000", "seed-002 fitted"]
+    assert [start_label(t.user_attrs) for t in waiting] == ["seed-004", "seed-000", "seed-002 fitted"]
     for t in waiting:
-        spec, recipe = PRESETS[(t.user_attrs.get("baseline") or t.user_attrs["start"]).split()[0]]
+        spec, recipe = PRESETS[start_label(t.user_attrs).split()[0]]
         params = design_params(spec, replace(recipe, epochs=15))
         if "start" in t.user_attrs:
             params.update(fit="fill", fill=1.0)
