@@ -55,7 +55,7 @@ def _search_parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     g.add_argument("--storage", default=None, help="default: sqlite:///studies/<study-name>.db; or postgresql://...")
     g = p.add_argument_group("confirmation")
     g.add_argument("--top-k", type=int, default=2,
-                   help="best designs retrained with --confirm-seeds seeds (the baselines always are)")
+                   help="best searched designs retrained with --confirm-seeds seeds (the baselines always are, besides)")
     g.add_argument("--confirm-seeds", type=int, default=3, help="seeds per confirmed design")
     g = p.add_argument_group("execution")
     g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")

@@ -34,7 +34,7 @@ class SearchConfig:
     timeout: float | None = None  # stop starting new trials after this many seconds
     subset: int | None = None  # train on a seeded sample of this many images (quick runs)
     val_size: int = 10_000  # validation images held out from the end of the training set
-    top_k: int = 2  # best designs confirmed after the search (finished baselines are, too)
+    top_k: int = 2  # best searched designs confirmed after the search (finished baselines are, besides)
     confirm_seeds: int = 3  # training seeds per confirmed design
     workers: int = 1  # worker processes on this machine
     max_failures: int = 5  # stop after this many consecutive failed trials

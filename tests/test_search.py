@@ -196,15 +196,15 @@ def test_winner_follows_validation_when_test_disagrees():
     assert "never used to rank" in format_leaderboard(rows, 8000)
 
 
-def test_confirmation_takes_the_top_k_and_every_baseline():
+def test_confirmation_takes_the_top_k_searched_designs_and_every_baseline():
     from search.confirm import trials_to_confirm
 
     study = optuna.create_study(direction="maximize")
-    for value, baseline in [(99.1, None), (99.4, None), (99.3, None), (98.9, "seed-004")]:
+    for value, baseline in [(99.1, None), (99.4, None), (99.3, None), (98.9, "seed-004"), (99.5, "seed-000")]:
         study.add_trial(optuna.trial.create_trial(value=value, user_attrs={"baseline": baseline} if baseline else {}))
-    assert [t.number for t in trials_to_confirm(study, 2)] == [1, 2, 3]  # the weakest, as the baseline
-    assert [t.number for t in trials_to_confirm(study, 4)] == [1, 2, 0, 3]  # never twice
-    assert [t.number for t in trials_to_confirm(study, 0)] == [3]
+    assert [t.number for t in trials_to_confirm(study, 2)] == [1, 2, 3, 4]  # the best baseline takes no place
+    assert [t.number for t in trials_to_confirm(study, 4)] == [1, 2, 0, 3, 4]  # never twice
+    assert [t.number for t in trials_to_confirm(study, 0)] == [3, 4]
 
 
 def test_accuracy_target_follows_the_data_set():
