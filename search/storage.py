@@ -14,10 +14,14 @@ import contextlib
 import sqlite3
 import tempfile
 import time
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 import optuna
 import sqlalchemy
+from optuna.storages._rdb import models  # the table the claim updates (Optuna's own mapping)
+from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
 from search.errors import UserError
@@ -98,7 +102,26 @@ def check_writable_dir(folder: Path, what: str) -> None:
         raise UserError(f"{what} {folder} is not writable: {e.strerror or e}") from None
 
 
-class _AnnotatingStorage(optuna.storages.RDBStorage):
+class ClaimingStorage(optuna.storages.RDBStorage):
+    """RDB storage whose claim of a waiting (enqueued) trial is one atomic compare-and-set.
+
+    Optuna claims a waiting trial by reading its state and then writing RUNNING. SQLite ignores
+    SELECT ... FOR UPDATE and pysqlite reads outside a transaction, so two worker processes could
+    both read WAITING and both run the trial; the second to finish then failed with "Cannot tell a
+    COMPLETE trial". Here the write itself checks the state: exactly one claim succeeds.
+    """
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
+        if state != TrialState.RUNNING or values is not None:
+            return super().set_trial_state_values(trial_id, state, values)
+        claim = (sqlalchemy.update(models.TrialModel)
+                 .where(models.TrialModel.trial_id == trial_id, models.TrialModel.state == TrialState.WAITING)
+                 .values(state=TrialState.RUNNING, datetime_start=datetime.now()))
+        with self.engine.begin() as connection:
+            return connection.execute(claim).rowcount == 1
+
+
+class _AnnotatingStorage(ClaimingStorage):
     # Optuna freezes a trial once it finishes, but confirmation results and exported artifacts
     # come later and belong on that trial. This storage may set attributes on finished trials;
     # only `open_annotating_storage` makes one, and only confirm/export use it.
@@ -126,7 +149,7 @@ def open_storage(
     *,
     create: bool = True,
     heartbeat: int | None = None,
-    cls: type[optuna.storages.RDBStorage] = optuna.storages.RDBStorage,
+    cls: type[optuna.storages.RDBStorage] = ClaimingStorage,
 ) -> optuna.storages.RDBStorage:
     url = normalize_url(url)
     path = sqlite_path(url)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import optuna
@@ -15,14 +16,15 @@ import pytest
 from optuna.trial import TrialState
 
 from conftest import cli_env, counted, require, run_cli, wait_for_running_trial
+from search.storage import open_storage
+from search.trials import start_label
 
 SMALL = ["--epochs", "1", "--subset", "400", "--sampler", "random", "--top-k", "0", "--budget", "6000"]
 
 
 def test_four_workers_on_one_sqlite_file_finish_exactly_n(tmp_path, data_dir):
-    # --no-baselines: with enqueued start points, 4 workers on one SQLite file sometimes run the
-    # same queued trial twice ("Cannot tell a COMPLETE trial"); a known, unfixed bug (README)
-    proc = run_cli(*SMALL, "--trials", "10", "--workers", "4", "--no-baselines", "--data-dir", str(data_dir),
+    # with the start points queued first: each queued trial must run exactly once
+    proc = run_cli(*SMALL, "--trials", "10", "--workers", "4", "--data-dir", str(data_dir),
                    "--study-name", "four", cwd=tmp_path, check=True)
     study = optuna.load_study(study_name="four", storage=f"sqlite:///{tmp_path}/studies/four.db")
     assert len(counted(study)) == 10
@@ -30,6 +32,30 @@ def test_four_workers_on_one_sqlite_file_finish_exactly_n(tmp_path, data_dir):
     failed = [t for t in study.trials if t.state == TrialState.FAIL and "surplus" not in t.user_attrs]
     assert failed == [], [t.user_attrs.get("fail_reason") for t in failed]
     assert "locked" not in proc.stdout + proc.stderr
+    starts = [start_label(t.user_attrs) for t in study.trials if start_label(t.user_attrs)]
+    assert starts and len(starts) == len(set(starts))
+
+
+def test_each_queued_trial_is_claimed_by_exactly_one_of_four_racing_storages(tmp_path):
+    # Optuna's own claim (read WAITING, then write RUNNING) let two SQLite connections both win
+    # (dozens of 300 claims twice, in threads and in processes, before this storage); ours never.
+    url = f"sqlite:///{tmp_path}/claims.db"
+    study = optuna.create_study(study_name="claims", storage=open_storage(url))
+    for x in range(300):
+        study.enqueue_trial({"x": x}, skip_if_exists=False)
+    storages = [open_storage(url, create=False) for _ in range(4)]
+    study_id = storages[0].get_study_id_from_name("claims")
+
+    def claim_all(storage) -> list[int]:
+        waiting = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.WAITING,))
+        return [t.number for t in waiting if storage.set_trial_state_values(t._trial_id, TrialState.RUNNING)]
+
+    with ThreadPoolExecutor(len(storages)) as pool:
+        claims = [n for won in pool.map(claim_all, storages) for n in won]
+    assert sorted(claims) == list(range(300))
+    finished = study.trials[0]
+    storages[0].set_trial_state_values(finished._trial_id, TrialState.COMPLETE, [1.0])
+    assert not storages[1].set_trial_state_values(finished._trial_id, TrialState.RUNNING)  # no exception
 
 
 # --- a real PostgreSQL server, started by the test ---------------------------------------------
