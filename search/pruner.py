@@ -4,10 +4,6 @@ A plain median pruner with the seed-004 baseline as its only finished trial prun
 after epoch 2 in a stopped run (the hand design reaches 98.8% there; the best draws 98.4%), so
 nothing finished and TPE only learned "fast at epoch 2". With a tolerance of `margin * (1 - epoch /
 epochs)` percentage points, a candidate may trail early and must catch up by the end.
-
-A trial is judged only against finished trials with the same LR schedule (`by`): in the recorded
-run at budget 8,000 (commit 5871655) OneCycle, slow by design in its warm-up epochs, got 2 of 42
-sampled trials, both pruned against StepLR curves. The first trial of a schedule runs to the end.
 """
 
 from __future__ import annotations
@@ -19,18 +15,16 @@ from optuna.trial import FrozenTrial, TrialState
 
 
 class TolerantMedianPruner(optuna.pruners.BasePruner):
-    def __init__(self, epochs: int, *, margin: float = 1.0, warmup: int = 2, startup: int = 1,
-                 by: str | None = "schedule") -> None:
+    def __init__(self, epochs: int, *, margin: float = 1.0, warmup: int = 2, startup: int = 1) -> None:
         self.epochs = epochs  # the step at which the tolerance reaches zero
         self.margin = margin  # tolerance in accuracy points at step 0
         self.warmup = warmup  # no pruning before this step
-        self.startup = startup  # no pruning until this many comparable trials have finished
-        self.by = by  # param whose value a trial shares with the trials it is judged against
+        self.startup = startup  # no pruning until this many trials have finished
 
-    def bar(self, study: optuna.Study, step: int, trial: FrozenTrial | None = None) -> float | None:
-        """The accuracy `trial` must have reached by `step`, or None (too few comparable trials)."""
+    def bar(self, study: optuna.Study, step: int) -> float | None:
+        """The accuracy a trial must have reached by `step`, or None (not enough finished trials)."""
         done = [t.intermediate_values[step] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if step in t.intermediate_values and self._comparable(t, trial)]
+                if step in t.intermediate_values]
         if len(done) < self.startup:
             return None
         return statistics.median(done) - self.margin * max(0.0, 1 - step / self.epochs)
@@ -39,8 +33,5 @@ class TolerantMedianPruner(optuna.pruners.BasePruner):
         step = trial.last_step
         if step is None or step < self.warmup:
             return False
-        bar = self.bar(study, step, trial)
+        bar = self.bar(study, step)
         return bar is not None and max(trial.intermediate_values.values()) < bar
-
-    def _comparable(self, done: FrozenTrial, trial: FrozenTrial | None) -> bool:
-        return trial is None or self.by is None or done.params.get(self.by) == trial.params.get(self.by)
