@@ -32,7 +32,7 @@ def test_four_workers_on_one_sqlite_file_finish_exactly_n(tmp_path, data_dir):
     failed = [t for t in study.trials if t.state == TrialState.FAIL and "surplus" not in t.user_attrs]
     assert failed == [], [t.user_attrs.get("fail_reason") for t in failed]
     assert "locked" not in proc.stdout + proc.stderr
-    starts = [start_label(t.user_attrs) for t in study.trials if start_label(t.user_attrs)]
+    starts = [label for t in study.trials if (label := start_label(t.user_attrs))]
     assert starts and len(starts) == len(set(starts))
 
 
