@@ -93,3 +93,20 @@ def test_the_conv_feeding_the_head_is_never_a_bottleneck():
         assert trial.params["head_in"] >= HEAD_IN_MIN
         if trial.params["fit"] == "as_drawn" and draw.drawn_params <= 8000:
             assert draw.spec.blocks[-1].widths[-1] == trial.params["head_in"]
+
+
+def test_the_search_holds_the_measured_recipe_fields_fixed():
+    """Every draw trains StepLR without Nesterov, weight decay or label smoothing; a recipe that
+    needs another value is reported as outside the family rather than silently changed."""
+    from dataclasses import replace
+
+    from space.sampling import FIXED_RECIPE, design_params
+
+    for seed in range(20):
+        trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed)).ask()
+        recipe = sample(trial, 8000, 15).recipe
+        assert {k: getattr(recipe, k) for k in FIXED_RECIPE} == FIXED_RECIPE
+        assert not set(FIXED_RECIPE) & set(trial.params)
+    spec, recipe = PRESETS["seed-004"]
+    with pytest.raises(ValueError, match="schedule"):
+        design_params(spec, replace(recipe, schedule="onecycle"))

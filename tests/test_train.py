@@ -38,6 +38,13 @@ def test_non_finite_loss_stops_with_a_reason(small_data):
         train(model, small_data.train, RECIPE, evals={}, norm=(small_data.mean, small_data.std))
 
 
+def test_weights_blown_up_by_the_last_step_of_an_epoch_stop_training(small_data):
+    # one batch per epoch: its loss is computed before the step that makes the weights infinite
+    n = len(small_data.train.y)
+    with pytest.raises(NonFiniteLoss, match="non-finite weights after epoch 1"):
+        run(small_data, replace(RECIPE, batch_size=n, lr=math.inf, gamma=1.0))
+
+
 def test_report_callback_can_stop_training(small_data):
     seen = []
     r = run(small_data, replace(RECIPE, epochs=5), report=lambda s: seen.append(s.epoch) or s.epoch == 2)

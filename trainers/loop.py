@@ -216,6 +216,8 @@ def _fit(
             if (b + 1) % check_every == 0 or b == steps - 1:
                 if not math.isfinite(loss_sum.item()):
                     raise NonFiniteLoss(f"non-finite training loss in epoch {epoch}, batch {b + 1}")
+        if not _all_finite(net):  # the last step can blow up weights after the last loss was checked
+            raise NonFiniteLoss(f"non-finite weights after epoch {epoch}")
         if recipe.schedule == "step":
             sched.step()
         if device.type == "cuda":
@@ -231,6 +233,10 @@ def _fit(
             result.stopped = f"stopped by report after epoch {epoch}"
             break
     return result
+
+
+def _all_finite(net: nn.Module) -> bool:
+    return bool(torch.stack([p.detach().isfinite().all() for p in net.parameters()]).all())
 
 
 @dataclass
