@@ -29,7 +29,7 @@ def _search_parser(prog: str = "python -m search") -> argparse.ArgumentParser:
         prog=prog,
         description="Find the most accurate small CNN within a hard parameter budget "
         "(Optuna study, persisted to SQLite by default; re-run the same command to resume).",
-        epilog="other commands: data, show, train, leaderboard, export, predict, report, bench "
+        epilog="other commands: data, show, train, leaderboard, export, predict, report, importance, bench "
         "(python -m search COMMAND --help)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -231,10 +231,22 @@ def cmd_bench(argv: list[str]) -> int:
     return getattr(bench, f"bench_{a.what}")(**{k: v for k, v in vars(a).items() if k != "what"})
 
 
+def cmd_importance(argv: list[str]) -> int:
+    p = _sub("importance", "Which params matter: PED-ANOVA importances of validation accuracy at one epoch, "
+             "over every finished trial that reached it (pruned ones too), pooled over stored studies.")
+    p.add_argument("storages", nargs="+", help="SQLite files or storage URLs; every study in each is pooled")
+    p.add_argument("--epoch", type=int, default=3, help="score trials by validation accuracy after this epoch")
+    p.add_argument("--late", type=int, default=8, help="count the seconds of trials pruned at or after this epoch")
+    a = p.parse_args(argv)
+    from search.importance import print_importance
+
+    return print_importance(a.storages, a.epoch, a.late)
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "data": cmd_data, "show": cmd_show, "train": cmd_train, "leaderboard": cmd_leaderboard,
     "export": cmd_export, "predict": cmd_predict, "report": cmd_report, "bench": cmd_bench,
-    "search": cmd_search,
+    "importance": cmd_importance, "search": cmd_search,
 }
 
 
