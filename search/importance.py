@@ -96,14 +96,13 @@ def by_choice(scored: list[Scored], max_values: int = 16) -> dict[str, dict[str,
     it (conditional ones such as StepLR's step too): value -> Choice."""
     out: dict[str, dict[str, Choice]] = {}
     for name in sorted({n for s in scored for n in s.params}):
-        having = [s for s in scored if name in s.params]
-        values = {repr(s.params[name]) for s in having}
-        if isinstance(having[0].distributions[name], FloatDistribution) or not 1 < len(values) <= max_values:
-            continue
         groups: dict[str, list[Scored]] = defaultdict(list)
-        for s in having:
-            groups[repr(s.params[name])].append(s)
-        out[name] = {c: _choice(g) for c, g in groups.items()}
+        for s in scored:
+            if name in s.params:
+                groups[repr(s.params[name])].append(s)
+        first = next(iter(groups.values()))[0]
+        if not isinstance(first.distributions[name], FloatDistribution) and 1 < len(groups) <= max_values:
+            out[name] = {c: _choice(g) for c, g in groups.items()}
     return out
 
 
