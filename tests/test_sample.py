@@ -110,3 +110,24 @@ def test_the_search_holds_the_measured_recipe_fields_fixed():
     spec, recipe = PRESETS["seed-004"]
     with pytest.raises(ValueError, match="schedule"):
         design_params(spec, replace(recipe, schedule="onecycle"))
+
+
+def test_a_block_stacks_up_to_four_convs_and_no_more():
+    """A thin 4-conv stack after the pool (the public sub-8k designs) is a point of the space, its
+    count exact; a fifth conv is outside the family. Random draws reach 4 convs too."""
+    from dataclasses import replace
+
+    from space.sampling import design_params
+
+    spec, recipe = PRESETS["seed-004"]
+    deep = replace(spec, blocks=(spec.blocks[0], replace(spec.blocks[1], widths=(10, 12, 14, 16))))
+    d = sample(optuna.trial.FixedTrial(design_params(deep, replace(recipe, epochs=15))), 8000, 15)
+    assert d.spec == deep and count_params(d.spec) == count_params(deep) <= 8000
+    with pytest.raises(ValueError, match="convs per block"):
+        design_params(replace(deep, blocks=(spec.blocks[0], replace(spec.blocks[1], widths=(8,) * 4 + (12,)))), recipe)
+    drawn = set()
+    for seed in range(40):
+        trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed)).ask()
+        sample(trial, 8000, 15)
+        drawn |= {trial.params[k] for k in trial.params if k.endswith("_convs")}
+    assert drawn == {1, 2, 3, 4}
