@@ -29,7 +29,7 @@ def _search_parser(prog: str = "python -m search") -> argparse.ArgumentParser:
         prog=prog,
         description="Find the most accurate small CNN within a hard parameter budget "
         "(Optuna study, persisted to SQLite by default; re-run the same command to resume).",
-        epilog="other commands: data, show, train, leaderboard, export, predict, report, importance, bench "
+        epilog="other commands: data, show, train, leaderboard, export, predict, report, importance, noise, bench "
         "(python -m search COMMAND --help)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -243,10 +243,22 @@ def cmd_importance(argv: list[str]) -> int:
     return print_importance(a.storages, a.epoch, a.late)
 
 
+def cmd_noise(argv: list[str]) -> int:
+    p = _sub("noise", "Seed-to-seed spread of confirmed designs, and how often the default pruner would cut a "
+             "design against another seed of itself (per tolerance floor).")
+    p.add_argument("storages", nargs="+", help="SQLite files or storage URLs; every study in each is pooled")
+    p.add_argument("--floors", type=float, nargs="+", default=[0.0, 0.1, 0.15, 0.2],
+                   help="lower bounds on the pruner's tolerance to replay, accuracy points (0 = as it is)")
+    a = p.parse_args(argv)
+    from search.noise import print_noise
+
+    return print_noise(a.storages, a.floors)
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "data": cmd_data, "show": cmd_show, "train": cmd_train, "leaderboard": cmd_leaderboard,
     "export": cmd_export, "predict": cmd_predict, "report": cmd_report, "bench": cmd_bench,
-    "importance": cmd_importance, "search": cmd_search,
+    "importance": cmd_importance, "noise": cmd_noise, "search": cmd_search,
 }
 
 

@@ -21,6 +21,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import FrozenTrial, TrialState
 
 from search.errors import UserError
+from search.trials import load_trials
 
 
 @dataclass(frozen=True)
@@ -110,19 +111,6 @@ def _choice(group: list[Scored]) -> Choice:
     values, finals = [s.value for s in group], [s.final for s in group if s.final is not None]
     return Choice(len(group), statistics.median(values), max(values), len(finals),
                   max(finals) if finals else None, sum(s.late_seconds for s in group))
-
-
-def load_trials(storages: list[str]) -> list[FrozenTrial]:
-    """Every trial of every study in the given SQLite files or storage URLs."""
-    from search.storage import open_storage
-
-    trials: list[FrozenTrial] = []
-    for where in storages:
-        url = where if "://" in where else f"sqlite:///{where}"
-        storage = open_storage(url, create=False)
-        for name in optuna.get_all_study_names(storage):
-            trials += optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
-    return trials
 
 
 def format_importance(scored: list[Scored], epoch: int, late: int) -> str:

@@ -26,3 +26,16 @@ def completed(trials: list[FrozenTrial]) -> list[FrozenTrial]:
 def start_label(attrs: dict) -> str:
     """The preset a trial started from ("seed-004" baseline, "seed-000 fitted" start point), or ""."""
     return attrs.get("baseline") or attrs.get("start") or ""
+
+
+def load_trials(storages: list[str]) -> list[FrozenTrial]:
+    """Every trial of every study in the given SQLite files or storage URLs."""
+    from search.storage import open_storage
+
+    trials: list[FrozenTrial] = []
+    for where in storages:
+        url = where if "://" in where else f"sqlite:///{where}"
+        storage = open_storage(url, create=False)
+        for name in optuna.get_all_study_names(storage):
+            trials += optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    return trials
