@@ -62,16 +62,17 @@ def self_prunes(designs: list[list[list[float]]], floors: Sequence[float]) -> li
 
 def format_noise(designs: list[list[list[float]]], floors: Sequence[float]) -> str:
     epochs = len(designs[0][0])
+    designs = [d for d in designs if len(d[0]) == epochs]  # both tables compare curves of one length
+    late_from = epochs * 2 // 3
     lines = [f"{len(designs)} confirmed designs; seed std of validation accuracy (median over designs, max):"]
     for e in range(max(1, epochs - 3), epochs + 1):
-        stds = [statistics.pstdev(c[e - 1] for c in curves) for curves in designs if len(curves[0]) == epochs]
+        stds = [statistics.pstdev(c[e - 1] for c in curves) for curves in designs]
         lines.append(f"  epoch {e:>2}: {statistics.median(stds):.3f}, {max(stds):.3f}")
     lines.append("the default pruner with one seed as the only finished trial, another as the running one:")
     for r in self_prunes(designs, floors):
-        late = sum(e >= epochs * 2 // 3 for e in r.pruned)
+        late = sum(e >= late_from for e in r.pruned)
         lines.append(f"  tolerance floor {r.floor:.2f}: pruned in {len(r.pruned)} of {r.pairs} seed pairs "
-                     f"({len(r.pruned) / r.pairs:.0%}), {late} of them at epoch >= {epochs * 2 // 3}; "
-                     f"epochs {r.pruned}")
+                     f"({len(r.pruned) / r.pairs:.0%}), {late} of them at epoch >= {late_from}; epochs {r.pruned}")
     return "\n".join(lines)
 
 
