@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from optuna.trial import FrozenTrial
 
 from search.errors import UserError
+from search.pruner import DEFAULT_FLOOR, tolerance
 from search.trials import load_trials
 
 
@@ -35,14 +36,14 @@ def seed_curves(trials: list[FrozenTrial]) -> list[list[list[float]]]:
     return out
 
 
-def prune_epoch(bar: Sequence[float], curve: Sequence[float], *, margin: float = 1.0, floor: float = 0.0,
+def prune_epoch(bar: Sequence[float], curve: Sequence[float], *, margin: float = 1.0, floor: float = DEFAULT_FLOOR,
                 warmup: int = 2) -> int | None:
     """The epoch at which search.pruner.TolerantMedianPruner, with `bar` as the only finished
     trial, stops `curve` (its best epoch so far under the bar less the tolerance), or None.
-    `floor` is a lower bound on the tolerance (0 = the pruner as it is)."""
+    `floor` is the pruner's lower bound on the tolerance (search.pruner.DEFAULT_FLOOR by default)."""
     epochs = len(curve)
     for e in range(max(warmup, 1), epochs):  # the pruner never stops a trial at its last epoch
-        if max(curve[:e]) < bar[e - 1] - max(floor, margin * (1 - e / epochs)):
+        if max(curve[:e]) < bar[e - 1] - tolerance(e, epochs, margin=margin, floor=floor):
             return e
     return None
 

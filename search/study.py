@@ -10,7 +10,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.config import PRUNERS, SAMPLERS, SearchConfig, default_storage
 from search.errors import UserError
-from search.pruner import TolerantMedianPruner
+from search.pruner import DEFAULT_FLOOR, TolerantMedianPruner
 from search.storage import open_storage, sqlite_path
 from search.trials import start_label
 from space.count import count_params
@@ -41,8 +41,9 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     if name == "median":
         # Judged from epoch 2 (val@2 ranks the epoch-15 result nearly as well as val@3, bench
         # fidelity) once one trial has finished: with baselines that is the hand design, so a
-        # candidate has to keep pace with it, within a tolerance that closes by the last epoch.
-        return TolerantMedianPruner(epochs, margin=1.0, warmup=min(2, epochs - 1), startup=1)
+        # candidate has to keep pace with it, within a tolerance that closes by the last epoch
+        # down to a floor of about three seed standard deviations (search/pruner.py).
+        return TolerantMedianPruner(epochs, margin=1.0, warmup=min(2, epochs - 1), startup=1, floor=DEFAULT_FLOOR)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs, reduction_factor=3)
     if name == "none":

@@ -3,11 +3,13 @@
 import random
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from conftest import run_cli
 from search.noise import prune_epoch, seed_curves, self_prunes
 from search.pruner import TolerantMedianPruner
+from search.study import make_pruner
 
 
 def curve(rng, shift=0.0, epochs=15):
@@ -15,12 +17,16 @@ def curve(rng, shift=0.0, epochs=15):
     return [round(99.2 - 3.0 * 0.7 ** e + shift + rng.gauss(0, 0.1), 2) for e in range(1, epochs + 1)]
 
 
-def test_the_replay_stops_a_curve_where_the_real_pruner_does(tmp_path):
-    """On a real SQLite study, TolerantMedianPruner with one finished trial prunes each running
-    curve at the epoch prune_epoch names (or never), for curves that stop early, late and never."""
+@pytest.mark.parametrize("pruner, floor", [
+    (make_pruner("median", 15), None),  # the search's default pruner against the replay's defaults
+    (TolerantMedianPruner(15, margin=1.0, warmup=2, startup=1), 0.0),  # no floor
+])
+def test_the_replay_stops_a_curve_where_the_real_pruner_does(tmp_path, pruner, floor):
+    """On a real SQLite study, the pruner with one finished trial prunes each running curve at the
+    epoch prune_epoch names (or never), for curves that stop early, late and never."""
     rng = random.Random(0)
-    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", direction="maximize",
-                                pruner=TolerantMedianPruner(15, margin=1.0, warmup=2, startup=1))
+    replay = dict(floor=floor) if floor is not None else {}
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", direction="maximize", pruner=pruner)
     bar = curve(rng)
     study.add_trial(optuna.trial.create_trial(value=bar[-1], intermediate_values=dict(enumerate(bar, 1))))
     outcomes = set()
@@ -33,7 +39,7 @@ def test_the_replay_stops_a_curve_where_the_real_pruner_does(tmp_path):
                 stopped = e
                 break
         study.tell(trial, state=TrialState.PRUNED)
-        assert stopped == prune_epoch(bar, running), (shift, running)
+        assert stopped == prune_epoch(bar, running, **replay), (shift, running)
         outcomes.add("never" if stopped is None else "late" if stopped >= 10 else "early")
     assert outcomes == {"never", "late", "early"}
 
@@ -41,7 +47,7 @@ def test_the_replay_stops_a_curve_where_the_real_pruner_does(tmp_path):
 def test_a_floor_on_the_tolerance_spares_a_design_trailing_itself_by_noise():
     bar = [97.0 + 0.15 * e for e in range(1, 16)]
     trailing = [v - 0.1 for v in bar]  # the same design, 0.1 points behind at every epoch
-    assert prune_epoch(bar, trailing) == 14  # the tolerance is 0.07 there
+    assert prune_epoch(bar, trailing, floor=0.0) == 14  # the tolerance is 0.07 there
     assert prune_epoch(bar, trailing, floor=0.15) is None
     assert prune_epoch(bar, [v - 2.0 for v in bar], floor=0.15) == 2  # a poor curve still goes early
     rows = self_prunes([[bar, trailing]], [0.0, 0.15])

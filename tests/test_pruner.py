@@ -27,3 +27,11 @@ def test_a_candidate_may_trail_early_but_must_catch_up(study):
 def test_nothing_is_pruned_before_enough_trials_finish():
     pruner = TolerantMedianPruner(epochs=5, warmup=1, startup=1)
     assert not pruner.prune(optuna.create_study(direction="maximize"), _frozen([10.0, 10.0]))
+
+
+def test_the_floor_keeps_a_late_tolerance(study):
+    pruner = TolerantMedianPruner(epochs=5, margin=1.0, warmup=2, floor=0.15)
+    assert pruner.bar(study, 4) == pytest.approx(99.2 - 0.2)  # the closing margin is above the floor
+    assert pruner.bar(study, 5) == pytest.approx(99.4 - 0.15)  # ... and here below it
+    assert not pruner.prune(study, _frozen([97.0, 98.3, 98.7, 99.0, 99.3]))  # 0.1 behind at the end
+    assert pruner.prune(study, _frozen([97.0, 98.3, 98.7, 99.0, 99.2]))  # 0.2 behind
