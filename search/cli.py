@@ -38,8 +38,8 @@ def _search_parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     g.add_argument("--trials", type=int, default=100, help="finished (complete or pruned) trials the study should hold")
     g.add_argument("--epochs", type=int, default=15, help="training epochs per candidate")
     g.add_argument("--sampler", default="tpe", help="tpe | random")
-    g.add_argument("--pruner", default="median", help="median (of finished trials at the same epoch, "
-                   "minus a tolerance that closes by the last epoch) | hyperband | none")
+    g.add_argument("--pruner", default="median", help="median (of finished trials at the same epoch, minus a "
+                   "tolerance closing from 1 point to a 0.15 floor by the last epoch) | hyperband | none")
     g.add_argument("--seed", type=int, default=0, help="sampler seed and base training seed")
     g.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
     g.add_argument("--no-baselines", action="store_true",
@@ -248,7 +248,7 @@ def cmd_noise(argv: list[str]) -> int:
              "design against another seed of itself (per tolerance floor).")
     p.add_argument("storages", nargs="+", help="SQLite files or storage URLs; every study in each is pooled")
     p.add_argument("--floors", type=float, nargs="+", default=[0.0, 0.1, 0.15, 0.2],
-                   help="lower bounds on the pruner's tolerance to replay, accuracy points (0 = as it is)")
+                   help="lower bounds on the pruner's tolerance to replay, accuracy points (0 = no floor; the default pruner's is 0.15)")
     a = p.parse_args(argv)
     from search.noise import print_noise
 
