@@ -1,4 +1,4 @@
-"""The default pruner: the median rule, with a tolerance that shrinks to zero at the last epoch.
+"""The default pruner: the median rule, with a tolerance that shrinks by the last epoch to a floor.
 
 A plain median pruner with the seed-004 baseline as its only finished trial pruned 32 of 32 draws
 after epoch 2 in a stopped run (the hand design reaches 98.8% there; the best draws 98.4%), so
@@ -30,7 +30,7 @@ def tolerance(step: int, epochs: int, *, margin: float, floor: float) -> float:
 class TolerantMedianPruner(optuna.pruners.BasePruner):
     def __init__(self, epochs: int, *, margin: float = 1.0, warmup: int = 2, startup: int = 1,
                  floor: float = 0.0) -> None:
-        self.epochs = epochs  # the step at which the tolerance reaches zero
+        self.epochs = epochs  # the step at which the closing margin reaches zero (the floor remains)
         self.margin = margin  # tolerance in accuracy points at step 0
         self.warmup = warmup  # no pruning before this step
         self.startup = startup  # no pruning until this many trials have finished
