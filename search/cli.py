@@ -57,6 +57,10 @@ def _search_parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     g.add_argument("--top-k", type=int, default=2,
                    help="best searched designs retrained with --confirm-seeds seeds (the baselines always are, besides)")
     g.add_argument("--confirm-seeds", type=int, default=3, help="seeds per confirmed design")
+    g.add_argument("--refit", default="winner",
+                   help="after confirmation, train again with the same seeds on train + val (every training "
+                        "image): winner (the confirmed winner and the baselines it is compared with) | all "
+                        "(every confirmed design) | none. Chooses nothing; export ships the refit weights")
     g = p.add_argument_group("execution")
     g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     g.add_argument("--workers", type=int, default=1, help="worker processes sharing the study")

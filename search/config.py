@@ -13,6 +13,7 @@ from trainers.precision import PRECISIONS
 
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "none")
+REFITS = ("winner", "all", "none")
 
 # Fields that define what the objective measures: a study refuses to be resumed with others.
 IDENTITY_FIELDS = ("budget", "dataset", "epochs", "subset", "val_size")
@@ -36,6 +37,7 @@ class SearchConfig:
     val_size: int = 10_000  # validation images held out from the end of the training set
     top_k: int = 2  # best searched designs confirmed after the search (finished baselines are, besides)
     confirm_seeds: int = 3  # training seeds per confirmed design
+    refit: str = "winner"  # retrained on train + val after confirmation: winner (+ baselines) | all | none
     workers: int = 1  # worker processes on this machine
     max_failures: int = 5  # stop after this many consecutive failed trials
     heartbeat: int = 10  # seconds between heartbeats; a trial silent for 3x this is failed
@@ -99,6 +101,8 @@ def validate(cfg: SearchConfig) -> None:
         raise UserError(f"unknown pruner {cfg.pruner!r}; choose from {', '.join(PRUNERS)}")
     if cfg.timeout is not None and cfg.timeout <= 0:
         raise UserError(f"--timeout must be positive seconds, got {cfg.timeout}")
+    if cfg.refit not in REFITS:
+        raise UserError(f"unknown --refit {cfg.refit!r}; choose from {', '.join(REFITS)}")
     if cfg.precision not in PRECISIONS:
         raise UserError(f"unknown precision {cfg.precision!r}; choose from {', '.join(PRECISIONS)}")
     if cfg.target is not None and not 0 < cfg.target <= 100:

@@ -4,6 +4,10 @@ Each seed trains on the training split (the data the search trained on) and is s
 every epoch on the validation split, which ranks the designs, and on the test set, which is only
 reported. The test set chooses nothing. Results are stored on each trial as the user attribute
 "confirm"; seed-0 weights go to the study's artifact store.
+
+Then the refit: once validation has chosen, the winner (and the baselines it is compared with)
+train again with the same seeds on train + val, every training image, as the seed notebooks
+train; their test accuracy is reported as "refit" and their seed-0 weights are what export ships.
 """
 
 from __future__ import annotations
@@ -33,18 +37,20 @@ def _mean_std(xs: list[float]) -> tuple[float, float]:
 
 
 def summarize(val: list[list[float]], test: list[list[float]], target: float) -> dict:
-    """Per-seed curves -> the figures the leaderboard shows (val ranks, test is reported)."""
+    """Per-seed curves -> the figures the leaderboard shows (val ranks, test is reported).
+    A refit has no validation curves (val == []) and so no val figures."""
     finals = [c[-1] for c in test]
     firsts = [first_epoch_at(c, target) for c in test]
-    val_mean, val_std = _mean_std([c[-1] for c in val])
     test_mean, test_std = _mean_std(finals)
-    return {
-        "val_acc_mean": val_mean, "val_acc_std": val_std,
+    out = {
         "test_acc_mean": test_mean, "test_acc_std": test_std, "test_acc_min": round(min(finals), 4),
         "consistency": round(min(consistency(c, CONSISTENCY_K) for c in test), 4),
         "first_epoch_at_target": None if None in firsts else max(firsts),
         "target": target, "seeds": len(test),
     }
+    if val:
+        out["val_acc_mean"], out["val_acc_std"] = _mean_std([c[-1] for c in val])
+    return out
 
 
 def trials_to_confirm(study: optuna.Study, k: int) -> list[FrozenTrial]:
@@ -69,15 +75,43 @@ def save_weights(storage, trial: FrozenTrial, state: dict[str, torch.Tensor], ar
                                study_or_trial=trial, storage=storage)
 
 
-def _bar(trial: FrozenTrial, seed: int, epochs: int) -> tuple[tqdm, Callable[[EpochStats], bool]]:
-    bar = tqdm(total=epochs, desc=f"confirm trial {trial.number} seed {seed}", unit="ep", leave=False)
+def _bar(trial: FrozenTrial, seed: int, epochs: int, what: str) -> tuple[tqdm, Callable[[EpochStats], bool]]:
+    bar = tqdm(total=epochs, desc=f"{what} trial {trial.number} seed {seed}", unit="ep", leave=False)
 
     def tick(stats: EpochStats) -> bool:
-        bar.set_postfix_str(f"val {stats.acc('val'):.2f}%")
+        bar.set_postfix_str(" ".join(f"{k} {stats.acc(k):.2f}%" for k in stats.evals))
         bar.update(1)
         return False
 
     return bar, tick
+
+
+def train_seeds(
+    storage, trial: FrozenTrial, data: DeviceData, seeds: int, artifacts: Path, precision: str, *,
+    full: bool, log: Callable[[str], None],
+) -> dict:
+    """Train `trial`'s design `seeds` times: on the training split (full=False: val + test curves)
+    or on train + val (full=True: test curves only). Seed-0 weights go to the artifact store."""
+    spec, recipe = trial_design(trial)
+    what = "refit" if full else "confirm"
+    precision = resolve_precision(precision, data.train.x.device.type)
+    curves: dict[str, list[list[float]]] = {"val": [], "test": []}
+    seconds, weights_id = [], None
+    for s in range(seeds):
+        bar, tick = _bar(trial, s, recipe.epochs, what)
+        run = retrain(spec, recipe, data, seed=CONFIRM_SEED_BASE + s, full=full, report=tick, precision=precision)
+        bar.close()
+        for split in ("val", "test") if not full else ("test",):
+            curves[split].append([round(a, 4) for a in run.result.curve(split)])
+        seconds.append(round(sum(e.seconds for e in run.result.epochs), 2))
+        if s == 0:
+            weights_id = save_weights(storage, trial, run.state_dict, artifacts)
+        val = "" if full else f"val {curves['val'][-1][-1]:.2f}%, "
+        log(f"  {what} trial {trial.number} seed {s}: {val}test {curves['test'][-1][-1]:.2f}% "
+            f"(last {CONSISTENCY_K}: min {consistency(curves['test'][-1], CONSISTENCY_K):.2f}%), {seconds[-1]:.0f}s")
+    images = len(data.train) + (len(data.val) if full else 0)
+    return {"val_acc": curves["val"], "test_acc": curves["test"], "train_seconds": seconds, "train_images": images,
+            "seed_base": CONFIRM_SEED_BASE, "precision": precision, "weights_artifact": weights_id}
 
 
 def confirm_trial(
@@ -92,24 +126,21 @@ def confirm_trial(
     log: Callable[[str], None] = print,
 ) -> dict:
     """Train `trial`'s design `seeds` times on the training split; store val + test curves."""
-    spec, recipe = trial_design(trial)
-    precision = resolve_precision(precision, data.train.x.device.type)
-    val, test, seconds, weights_id = [], [], [], None
-    for s in range(seeds):
-        bar, tick = _bar(trial, s, recipe.epochs)
-        run = retrain(spec, recipe, data, seed=CONFIRM_SEED_BASE + s, report=tick, precision=precision)
-        bar.close()
-        val.append([round(a, 4) for a in run.result.curve("val")])
-        test.append([round(a, 4) for a in run.result.curve("test")])
-        seconds.append(round(sum(e.seconds for e in run.result.epochs), 2))
-        if s == 0:
-            weights_id = save_weights(storage, trial, run.state_dict, artifacts)
-        log(f"  trial {trial.number} seed {s}: val {val[-1][-1]:.2f}%, test {test[-1][-1]:.2f}% "
-            f"(last {CONSISTENCY_K}: min {consistency(test[-1], CONSISTENCY_K):.2f}%), {seconds[-1]:.0f}s")
-    record = {**summarize(val, test, target), "val_acc": val, "test_acc": test, "train_seconds": seconds,
-              "train_images": len(data.train), "seed_base": CONFIRM_SEED_BASE, "precision": precision,
-              "weights_artifact": weights_id}
+    runs = train_seeds(storage, trial, data, seeds, artifacts, precision, full=False, log=log)
+    record = {**summarize(runs["val_acc"], runs["test_acc"], target), **runs}
     set_trial_attr(storage, study.study_name, trial.number, "confirm", record)
+    return record
+
+
+def refit_trial(
+    study: optuna.Study, storage, trial: FrozenTrial, data: DeviceData, seeds: int, artifacts: Path,
+    target: float, precision: str = "fp32", log: Callable[[str], None] = print,
+) -> dict:
+    """Train `trial`'s design `seeds` times on train + val, the same seeds; store test curves."""
+    runs = train_seeds(storage, trial, data, seeds, artifacts, precision, full=True, log=log)
+    del runs["val_acc"]  # nothing held out: the refit has no validation
+    record = {**summarize([], runs["test_acc"], target), **runs}
+    set_trial_attr(storage, study.study_name, trial.number, "refit", record)
     return record
 
 
@@ -125,3 +156,31 @@ def confirm_top(
         log(f"confirming trial {t.number} ({t.user_attrs['params']} params, val {t.value:.2f}%) "
             f"on {len(data.train)} training images x {seeds} seeds")
         confirm_trial(study, storage, t, data, seeds, artifacts, target, precision, log)
+
+
+def trials_to_refit(study: optuna.Study, which: str) -> list[FrozenTrial]:
+    """Confirmed trials to retrain on all training images: the winner (best confirmed validation)
+    and every baseline it is compared with ("winner"), every confirmed trial ("all"), or none."""
+    done = [t for t in completed(study.get_trials(deepcopy=False)) if "val_acc_mean" in (t.user_attrs.get("confirm") or {})]
+    if which == "none" or not done:
+        return []
+    if which == "all":
+        return sorted(done, key=lambda t: t.user_attrs["confirm"]["val_acc_mean"], reverse=True)
+    winner = max(done, key=lambda t: t.user_attrs["confirm"]["val_acc_mean"])
+    return [winner] + [t for t in done if "baseline" in t.user_attrs and t.number != winner.number]
+
+
+def refit_top(
+    study: optuna.Study, storage, data: DeviceData, which: str, seeds: int, artifacts: Path,
+    target: float, precision: str = "fp32", log: Callable[[str], None] = print,
+) -> None:
+    """Refit the chosen confirmed trials (see `trials_to_refit`); refit ones are skipped. The choice
+    is already made on validation; the refit only decides which weights are exported and what test
+    accuracy a model trained on every training image reaches."""
+    for t in trials_to_refit(study, which):
+        if (t.user_attrs.get("refit") or {}).get("seeds", 0) >= seeds:
+            continue
+        log(f"refitting trial {t.number} ({t.user_attrs['params']} params, confirmed val "
+            f"{t.user_attrs['confirm']['val_acc_mean']:.2f}%) on {len(data.train) + len(data.val)} "
+            f"training images (train + val) x {seeds} seeds")
+        refit_trial(study, storage, t, data, seeds, artifacts, target, precision, log)

@@ -60,12 +60,18 @@ def checked_design(study: optuna.Study, trial: FrozenTrial) -> tuple[ArchSpec, R
     return spec, recipe
 
 
-def confirmed_weights(study: optuna.Study, trial: FrozenTrial, store_dir: Path) -> dict | None:
-    """The seed-0 weights confirmation stored in the artifact store, if any."""
-    artifact_id = (trial.user_attrs.get("confirm") or {}).get("weights_artifact")
-    if not artifact_id or not (store_dir / artifact_id).exists():
-        return None
-    return torch.load(store_dir / artifact_id, weights_only=True)
+# Where stored seed-0 weights come from, best first: the refit (train + val), then confirmation.
+WEIGHT_SOURCES = {"refit": "all", "confirm": "train"}  # user attribute -> the train command's --fit-on
+
+
+def stored_weights(trial: FrozenTrial, store_dir: Path) -> tuple[dict, str, str] | None:
+    """(state_dict, --fit-on, precision) of the best stored seed-0 weights, or None."""
+    for key, fit_on in WEIGHT_SOURCES.items():
+        record = trial.user_attrs.get(key) or {}
+        artifact_id = record.get("weights_artifact")
+        if artifact_id and (store_dir / artifact_id).exists():
+            return torch.load(store_dir / artifact_id, weights_only=True), fit_on, record.get("precision", "fp32")
+    return None
 
 
 def train_weights(study: optuna.Study, spec: ArchSpec, recipe: Recipe, data_dir: str | None,
@@ -114,20 +120,22 @@ def write_torchscript(model: torch.nn.Module, path: Path) -> bool:
     return True
 
 
-def reproduce_lines(study: optuna.Study, recipe: Recipe, precision: str) -> str:
-    """The commands that remake the search, and these exact weights (confirmation's seed 0)."""
+def reproduce_lines(study: optuna.Study, recipe: Recipe, precision: str, fit_on: str) -> str:
+    """The commands that remake the search, and these exact weights (seed 0 of the refit on train +
+    val, fit_on="all", or of confirmation on the training split, fit_on="train")."""
     cfg = study_config(study)
     search_cmd = (f"python -m search --budget {cfg.budget} --trials {cfg.trials} --epochs {cfg.epochs} "
                   f"--dataset {cfg.dataset} --study-name {cfg.study_name} --seed {cfg.seed}"
                   + (f" --subset {cfg.subset}" if cfg.subset else ""))
-    train_cmd = (f"python -m search train --spec spec.json --fit-on train --epochs {recipe.epochs} "
+    train_cmd = (f"python -m search train --spec spec.json --fit-on {fit_on} --epochs {recipe.epochs} "
                  f"--seed {CONFIRM_SEED_BASE} --dataset {cfg.dataset} --val-size {cfg.val_size} --precision {precision}"
                  + (f" --subset {cfg.subset} --data-seed {cfg.seed}" if cfg.subset else ""))
-    return f"{search_cmd}\n{train_cmd}   # these weights: training split, seed {CONFIRM_SEED_BASE}"
+    images = "train + val" if fit_on == "all" else "training split"
+    return f"{search_cmd}\n{train_cmd}   # these weights: {images}, seed {CONFIRM_SEED_BASE}"
 
 
 def model_card(study: optuna.Study, trial: FrozenTrial, spec: ArchSpec, recipe: Recipe, trained_here: bool,
-               precision: str) -> str:
+               precision: str, fit_on: str) -> str:
     cfg = study_config(study)
     c = trial.user_attrs.get("confirm")
     if c:
@@ -138,6 +146,10 @@ def model_card(study: optuna.Study, trial: FrozenTrial, spec: ArchSpec, recipe: 
                f"trained on {c['train_images']:,} images")
     else:
         acc = "not confirmed (weights trained at export time; see the log of that run)"
+    r = trial.user_attrs.get("refit")
+    refit = (f"{r['test_acc_mean']:.2f}% ± {r['test_acc_std']:.2f} test over {r['seeds']} seeds (min "
+             f"{r['test_acc_min']:.2f}%), trained on {r['train_images']:,} images (train + val)") if r else "not refit"
+    source = {"all": "from the refit on train + val, seed 0", "train": "from the confirmation run, seed 0"}[fit_on]
     return f"""# {study.study_name} trial {trial.number}
 
 {count_params(spec):,} parameters (budget {cfg.budget:,}), {count_macs(spec):,} MACs per image,
@@ -145,7 +157,8 @@ receptive field {final_receptive_field(spec)} px at the global pool input.
 
 - validation accuracy in the search: {trial.value if trial.value is not None else '-'}%
 - test accuracy: {acc}
-- weights: {'trained at export time as confirmation trains seed 0' if trained_here else 'from the confirmation run, seed 0'}
+- after the refit: {refit}
+- weights: {'trained at export time as confirmation trains seed 0' if trained_here else source}
 
 ## Use
 
@@ -164,7 +177,7 @@ model = torch.export.load("model.pt2").module()         # no budgetnas needed
 ## Reproduce
 
 ```
-{reproduce_lines(study, recipe, precision)}
+{reproduce_lines(study, recipe, precision, fit_on)}
 ```
 
 ## Recipe
@@ -208,11 +221,13 @@ def export_trial(*, study: str, storage: str | None, trial: int | None, out: Pat
     out = Path(out) if out else Path("studies") / f"{st.study_name}-trial{t.number}"
     check_writable_dir(out, "output folder")
     store_dir = artifact_dir(st, url)
-    state = confirmed_weights(st, t, store_dir)
-    trained_here = state is None
-    precision = (t.user_attrs.get("confirm") or {}).get("precision", "fp32")
-    if state is None:
+    stored = stored_weights(t, store_dir)
+    trained_here = stored is None
+    if stored is None:
         state, precision = train_weights(st, spec, recipe, data_dir, device)
+        fit_on = "train"
+    else:
+        state, fit_on, precision = stored
     model = build(spec)
     model.load_state_dict(state)
     model.eval()
@@ -220,7 +235,7 @@ def export_trial(*, study: str, storage: str | None, trial: int | None, out: Pat
     (out / "spec.json").write_text(json.dumps({
         "spec": spec.to_dict(), "recipe": recipe.to_dict(), "params": count_params(spec),
         "normalize": {"mean": info.mean, "std": info.std}, "study": st.study_name, "trial": t.number,
-        "confirm": t.user_attrs.get("confirm"),
+        "confirm": t.user_attrs.get("confirm"), "refit": t.user_attrs.get("refit"),
     }, indent=1))
     torch.save(model.state_dict(), out / "weights.pt")
     names = ["spec.json", "weights.pt", "model.pt2"]
@@ -228,7 +243,7 @@ def export_trial(*, study: str, storage: str | None, trial: int | None, out: Pat
     if write_torchscript(model, out / "model.ts"):
         names.append("model.ts")
     write_onnx(model, spec, out / "model.onnx")
-    (out / "README.md").write_text(model_card(st, t, spec, recipe, trained_here, precision))
+    (out / "README.md").write_text(model_card(st, t, spec, recipe, trained_here, precision, fit_on))
     files = [out / n for n in (*names, "model.onnx", "README.md")]
     attach(annotating, t, files, store_dir)
     print(f"exported trial {t.number} ({count_params(spec):,} params) to {out}: " + ", ".join(f.name for f in files))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from search.config import SearchConfig, validate
-from search.confirm import confirm_top
+from search.confirm import confirm_top, refit_top
 from search.errors import SearchFailed
 from search.leaderboard import format_leaderboard, leaderboard_rows, winner_line
 from search.progress import Progress, clock
@@ -50,8 +50,11 @@ def run_search(cfg: SearchConfig, log=print) -> int:
     if cfg.top_k > 0:
         annotating = open_annotating_storage(cfg.storage)
         study = load_existing(cfg.study_name, cfg.storage, storage=annotating)
-        confirm_top(study, annotating, data, cfg.top_k, cfg.confirm_seeds, artifact_dir(study),
-                    target_accuracy(cfg.dataset, cfg.target), cfg.precision, log)
+        target = target_accuracy(cfg.dataset, cfg.target)
+        confirm_top(study, annotating, data, cfg.top_k, cfg.confirm_seeds, artifact_dir(study), target,
+                    cfg.precision, log)
+        refit_top(load_existing(cfg.study_name, cfg.storage, storage=annotating), annotating, data, cfg.refit,
+                  cfg.confirm_seeds, artifact_dir(study), target, cfg.precision, log)
     final = load_existing(cfg.study_name, cfg.storage)
     rows = leaderboard_rows(final)
     log(format_leaderboard(rows, cfg.budget, target_accuracy(cfg.dataset, cfg.target)))

@@ -45,6 +45,7 @@ CASES = [
     (["--budget", "6000", "--device", "cuda:0"], ["--device cuda:0"]),
     (["--budget", "6000", "--device", "tpu"], ["--device tpu"]),
     (["--budget", "6000", "--precision", "fp8"], ["unknown precision 'fp8'"]),
+    (["--budget", "6000", "--refit", "best"], ["unknown --refit 'best'"]),
     (["--budget", "6000", "--target", "120"], ["--target must be"]),
     (["show", "--preset", "seed-999"], ["unknown preset 'seed-999'"]),
     (["show", "--study", "nope", "--trial", "1"], ["no study database"]),

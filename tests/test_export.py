@@ -52,6 +52,7 @@ def test_files_and_model_card(exported):
     card = (folder / "README.md").read_text()
     assert f"{meta['params']:,} parameters" in card and "## Reproduce" in card and "Receptive field" in card
     assert "test accuracy:" in card and "over 1 seeds" in card
+    assert "from the refit on train + val, seed 0" in card and meta["refit"]["train_images"] == 6000
     assert "training them now" not in proc.stdout  # confirmed weights were reused, found from elsewhere
     assert "Warning" not in proc.stderr and "deprecated" not in proc.stderr, proc.stderr
 
@@ -184,5 +185,5 @@ def test_model_card_reproduces_the_exported_weights(exported, tmp_path, data_dir
     run_cli("train", *args, "--data-dir", str(data_dir), "--out", str(tmp_path / "again"), cwd=cwd, check=True)
     want = torch.load(folder / "weights.pt", weights_only=True)
     got = torch.load(tmp_path / "again" / "weights.pt", weights_only=True)
-    assert re.search(r"--fit-on train", line) and want.keys() == got.keys()
+    assert re.search(r"--fit-on all", line) and want.keys() == got.keys()  # the winner's refit weights
     assert all(torch.equal(want[k], got[k]) for k in want)

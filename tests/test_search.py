@@ -76,6 +76,24 @@ def test_winner_confirmed_and_leaderboard_reads_storage(e2e):
     winner = max(sorted(confirmed, key=lambda t: t.number), key=lambda t: t.user_attrs["confirm"]["val_acc_mean"])
     again = run_cli("leaderboard", "--study", "e2e", cwd=cwd, check=True)
     assert f"winner: trial {winner.number}" in again.stdout
+    assert "refit on 1,800 images" in again.stdout.splitlines()[-1]  # 1,500 train + 300 val
+
+
+def test_the_winner_and_the_baseline_are_refit_on_train_and_val(e2e):
+    cwd, _ = e2e
+    study = load(cwd, "e2e")
+    refit = [t for t in study.trials if "refit" in t.user_attrs]
+    confirmed = [t for t in study.trials if "confirm" in t.user_attrs]
+    winner = max(confirmed, key=lambda t: t.user_attrs["confirm"]["val_acc_mean"])
+    baseline = next(t for t in study.trials if t.user_attrs.get("baseline") == "seed-004")
+    assert {t.number for t in refit} == {winner.number, baseline.number}
+    for t in refit:
+        r, c = t.user_attrs["refit"], t.user_attrs["confirm"]
+        assert r["seeds"] == 2 and len(r["test_acc"]) == 2 and len(r["test_acc"][0]) == 2
+        assert r["train_images"] == 1800 and "val_acc" not in r and "val_acc_mean" not in r
+        assert r["test_acc_mean"] == round(sum(c[-1] for c in r["test_acc"]) / 2, 4)
+        assert r["weights_artifact"] != c["weights_artifact"] and r["seed_base"] == c["seed_base"]
+        assert r["test_acc"] != c["test_acc"]  # more images, other weights, other curves
 
 
 def test_resume_tops_up_to_exactly_n(tmp_path, data_dir):
@@ -207,6 +225,24 @@ def test_confirmation_takes_the_top_k_searched_designs_and_every_baseline():
     assert [t.number for t in trials_to_confirm(study, 2)] == [1, 2, 3, 4]  # the best baseline takes no place
     assert [t.number for t in trials_to_confirm(study, 4)] == [1, 2, 0, 3, 4]  # never twice
     assert [t.number for t in trials_to_confirm(study, 0)] == [3, 4]
+
+
+def test_refit_takes_the_confirmed_winner_and_the_baselines():
+    from search.confirm import trials_to_refit
+
+    study = optuna.create_study(direction="maximize")
+    rows = [(99.5, None, None), (99.4, None, 99.20), (99.3, None, 99.35), (99.1, "seed-004", 99.30),
+            (99.0, "seed-000", None)]  # the best search value (trial 0) was never confirmed
+    for value, baseline, val in rows:
+        attrs = {"baseline": baseline} if baseline else {}
+        if val is not None:
+            attrs["confirm"] = _confirm(val, 99.0)
+        study.add_trial(optuna.trial.create_trial(value=value, user_attrs=attrs))
+    assert [t.number for t in trials_to_refit(study, "winner")] == [2, 3]
+    assert [t.number for t in trials_to_refit(study, "all")] == [2, 3, 1]
+    assert trials_to_refit(study, "none") == []
+    study.add_trial(optuna.trial.create_trial(value=99.2, user_attrs={"baseline": "seed-002", "confirm": _confirm(99.6, 98)}))
+    assert [t.number for t in trials_to_refit(study, "winner")] == [5, 3]  # a baseline that wins, once
 
 
 def test_accuracy_target_follows_the_data_set():
