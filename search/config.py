@@ -16,7 +16,7 @@ PRUNERS = ("median", "hyperband", "none")
 REFITS = ("winner", "all", "none")
 
 # Fields that define what the objective measures: a study refuses to be resumed with others.
-IDENTITY_FIELDS = ("budget", "dataset", "epochs", "subset", "val_size")
+IDENTITY_FIELDS = ("budget", "dataset", "epochs", "subset", "val_size", "separable")
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class SearchConfig:
     compile: bool = False  # torch.compile each candidate (pays off on GPU, long runs)
     precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 on CUDA and on CPUs with native bf16)
     target: float | None = None  # accuracy target (%) for "first epoch at target"; None: the data set's
+    separable: bool = False  # also draw depthwise-separable blocks (a wider space; not yet measured)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -55,7 +55,8 @@ def candidate(trial: optuna.Trial, cfg: SearchConfig, data: DeviceData) -> tuple
         _refuse_duplicate_start(trial, start)
     _, c, h, _ = data.train.x.shape
     try:
-        draw = sample(trial, cfg.budget, cfg.epochs, in_channels=c, in_size=h, num_classes=10)
+        draw = sample(trial, cfg.budget, cfg.epochs, separable=cfg.separable, in_channels=c, in_size=h,
+                      num_classes=10)
     except Infeasible as e:
         trial.set_user_attr("infeasible", str(e))
         raise optuna.TrialPruned(f"infeasible draw, not trained: {e}") from None

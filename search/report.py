@@ -88,9 +88,11 @@ def fig_confirmed(trials, target: float) -> go.Figure:
     fig = go.Figure()
     for c in rd.confirmed(trials):
         fig.add_trace(go.Scatter(y=c["test_acc"], x=list(range(1, len(c["test_acc"]) + 1)), mode="lines+markers",
-                                 name=f"trial {c['number']} seed {c['seed']} ({c['params']} params)"))
+                                 line={"dash": "dot" if c["stage"] == "refit" else "solid"},
+                                 name=f"{c['stage']} trial {c['number']} seed {c['seed']} ({c['params']} params, "
+                                      f"{c['images']} images)"))
     fig.add_hline(y=target, line_dash="dash", annotation_text=f"{target:g}%")
-    return fig.update_layout(title="Confirmed winners: test accuracy per epoch", xaxis_title="epoch",
+    return fig.update_layout(title="Confirmed and refit designs: test accuracy per epoch (refit dotted)", xaxis_title="epoch",
                              yaxis_title="test accuracy (%)")
 
 

@@ -55,13 +55,15 @@ def numeric_params(trials: Sequence[FrozenTrial]) -> dict:
 
 
 def confirmed(trials: Sequence[FrozenTrial]) -> list[dict]:
-    """Test curves of the confirmed designs, one entry per seed."""
+    """Test curves of the confirmed designs, then of the refit ones, one entry per seed."""
     out = []
-    for t in trials:
-        c = t.user_attrs.get("confirm")
-        if c:
-            for seed, curve in enumerate(c["test_acc"]):
-                out.append({"number": t.number, "seed": seed, "params": t.user_attrs.get("params"), "test_acc": curve})
+    for stage in ("confirm", "refit"):
+        for t in trials:
+            c = t.user_attrs.get(stage)
+            if c:
+                for seed, curve in enumerate(c["test_acc"]):
+                    out.append({"number": t.number, "seed": seed, "stage": stage, "images": c.get("train_images"),
+                                "params": t.user_attrs.get("params"), "test_acc": curve})
     return out
 
 

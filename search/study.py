@@ -106,11 +106,11 @@ def create_or_resume(storage: optuna.storages.RDBStorage, cfg: SearchConfig, *, 
         study.set_user_attr("objective", "validation accuracy (%) after the last epoch")
         study.set_user_attr(ARTIFACT_ATTR, default_artifact_dir(cfg))
     if cfg.baselines:
-        enqueue_missing_starts(study, cfg.budget, cfg.epochs)
+        enqueue_missing_starts(study, cfg.budget, cfg.epochs, cfg.separable)
     return study
 
 
-def start_points(budget: int, epochs: int) -> list[tuple[dict, dict]]:
+def start_points(budget: int, epochs: int, separable: bool = False) -> list[tuple[dict, dict]]:
     """(params, user_attrs) of the trials a study starts from, all points of the sampled space.
 
     A preset that fits the budget is enqueued as drawn: a baseline, always confirmed. Every other
@@ -119,7 +119,7 @@ def start_points(budget: int, epochs: int) -> list[tuple[dict, dict]]:
     """
     baselines, fitted = [], []
     for name, (spec, recipe) in sorted(PRESETS.items(), key=lambda kv: count_params(kv[1][0])):
-        params = design_params(spec, replace(recipe, epochs=epochs))
+        params = design_params(spec, replace(recipe, epochs=epochs), separable)
         if count_params(spec) <= budget:
             baselines.append((params, {"baseline": name}))
         else:
@@ -127,7 +127,7 @@ def start_points(budget: int, epochs: int) -> list[tuple[dict, dict]]:
     return baselines + fitted
 
 
-def enqueue_missing_starts(study: optuna.Study, budget: int, epochs: int) -> list[str]:
+def enqueue_missing_starts(study: optuna.Study, budget: int, epochs: int, separable: bool = False) -> list[str]:
     """Enqueue each start point (baselines first) unless a trial of it finished, runs or waits.
 
     A baseline interrupted by Ctrl-C was closed as failed; a resume enqueues it again (after any
@@ -136,7 +136,7 @@ def enqueue_missing_starts(study: optuna.Study, budget: int, epochs: int) -> lis
     """
     alive = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
     have = {start_label(t.user_attrs) for t in study.get_trials(deepcopy=False, states=alive)}
-    missing = [(p, a) for p, a in start_points(budget, epochs) if start_label(a) not in have]
+    missing = [(p, a) for p, a in start_points(budget, epochs, separable) if start_label(a) not in have]
     for params, attrs in missing:
         study.enqueue_trial(params, user_attrs=attrs)
     return [start_label(a) for _, a in missing]

@@ -12,7 +12,7 @@ WIDTH_MIN = 4  # narrowest conv the sampler produces
 
 def op_params(op: Op) -> int:
     if op.kind == "conv":
-        return op.k * op.k * op.cin * op.cout + (op.cout if op.bias else 0)
+        return op.k * op.k * (op.cin // op.groups) * op.cout + (op.cout if op.bias else 0)
     if op.kind == "bn" and op.affine:
         return 2 * op.cout
     return 0
@@ -26,7 +26,7 @@ def count_params(spec: ArchSpec) -> int:
 def count_macs(spec: ArchSpec) -> int:
     """Multiply-accumulates of one forward pass of one image (convs only, as is customary)."""
     return sum(
-        op.k * op.k * op.cin * op.cout * op.size_out * op.size_out
+        op.k * op.k * (op.cin // op.groups) * op.cout * op.size_out * op.size_out
         for op in plan(spec)
         if op.kind == "conv"
     )
@@ -53,7 +53,7 @@ def receptive_field(spec: ArchSpec) -> list[RFRow]:
     for op in plan(spec):
         if op.kind == "conv":
             rf += (op.k - 1) * jump
-            name = f"conv{op.k}x{op.k}"
+            name = f"{'dw' if op.groups > 1 else ''}conv{op.k}x{op.k}"
         elif op.kind == "maxpool":
             rf += (op.k - 1) * jump
             jump *= op.k

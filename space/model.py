@@ -10,7 +10,7 @@ from space.spec import ArchSpec
 
 def _module(op: Op) -> nn.Module:
     if op.kind == "conv":
-        return nn.Conv2d(op.cin, op.cout, op.k, padding=op.pad, bias=op.bias)
+        return nn.Conv2d(op.cin, op.cout, op.k, padding=op.pad, bias=op.bias, groups=op.groups)
     if op.kind == "bn":
         return nn.BatchNorm2d(op.cout, affine=op.affine)
     if op.kind == "relu":

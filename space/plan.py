@@ -19,6 +19,7 @@ class Op:
     size_in: int  # input height = width
     size_out: int  # output height = width
     k: int = 1  # kernel size (conv, maxpool)
+    groups: int = 1  # conv groups: cin for a depthwise conv
     pad: int = 0  # padding (conv)
     bias: bool = False  # conv bias
     affine: bool = False  # learnable bn scale/shift
@@ -29,11 +30,19 @@ def plan(spec: ArchSpec) -> list[Op]:
     ops: list[Op] = []
     c, s = spec.in_channels, spec.in_size
 
-    def conv(cout: int, k: int, pad: int = 0) -> None:
+    def conv(cout: int, k: int, pad: int = 0, groups: int = 1) -> None:
         nonlocal c, s
         out = s + 2 * pad - k + 1
-        ops.append(Op("conv", c, cout, s, out, k=k, pad=pad, bias=spec.conv_bias))
+        # a depthwise conv has no bias: the pointwise conv after it adds one where the spec asks
+        ops.append(Op("conv", c, cout, s, out, k=k, pad=pad, bias=spec.conv_bias and groups == 1, groups=groups))
         c, s = cout, out
+
+    def conv3x3(cout: int, pad: int, separable: bool) -> None:
+        if separable and ops:  # the network's first conv is always a full one
+            conv(c, 3, pad, groups=c)
+            conv(cout, 1)
+        else:
+            conv(cout, 3, pad)
 
     def same(kind: str, **kw: object) -> None:
         ops.append(Op(kind, c, c, s, s, **kw))  # type: ignore[arg-type]
@@ -48,7 +57,7 @@ def plan(spec: ArchSpec) -> list[Op]:
 
     for block in spec.blocks:
         for width in block.widths:
-            conv(width, 3, block.padding)
+            conv3x3(width, block.padding, block.separable)
             norm_act()
             if spec.dropout > 0 and spec.dropout_at == "conv":
                 same("dropout", p=spec.dropout)

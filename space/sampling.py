@@ -1,7 +1,7 @@
 """Define-by-run sampling of an architecture and a recipe under a hard parameter budget.
 
 The trial draws every width as an integer, the structure (blocks, padding, 1x1 transitions, batch
-norm, bias, dropout, head) and the recipe. Then the budget is kept by scaling all widths by one
+norm, bias, dropout, head; with `separable=True` also depthwise-separable blocks) and the recipe. Then the budget is kept by scaling all widths by one
 common factor:
 
 - over budget: the largest factor < 1 whose exact count fits (bisection on the count);
@@ -50,7 +50,7 @@ class Infeasible(Exception):
 class Shape:
     """A network up to a common width scale: the widths as drawn, scaled by `scaled(shape, s)`."""
 
-    blocks: tuple[tuple[tuple[int, ...], int, int], ...]  # (widths, padding, transition width or 0)
+    blocks: tuple[tuple[tuple[int, ...], int, int, bool], ...]  # (widths, padding, transition or 0, separable)
     options: dict[str, Any]  # ArchSpec fields that do not scale (bn, dropout, head, ...)
 
 
@@ -60,8 +60,9 @@ def scaled(shape: Shape, scale: float, in_channels: int, in_size: int, num_class
 
     last = len(shape.blocks) - 1
     blocks = tuple(
-        Block(tuple(w(x) for x in widths), padding=padding, transition=w(t) if t else 0, pool=i < last)
-        for i, (widths, padding, t) in enumerate(shape.blocks)
+        Block(tuple(w(x) for x in widths), padding=padding, transition=w(t) if t else 0, pool=i < last,
+              separable=separable)
+        for i, (widths, padding, t, separable) in enumerate(shape.blocks)
     )
     return ArchSpec(blocks=blocks, in_channels=in_channels, in_size=in_size, num_classes=num_classes,
                     **shape.options)
@@ -97,15 +98,17 @@ def _width(trial: optuna.trial.BaseTrial, name: str) -> int:
     return trial.suggest_int(name, HEAD_IN_MIN if name == HEAD_IN else WIDTH_MIN, WIDTH_MAX, log=True)
 
 
-def sample_shape(trial: optuna.trial.BaseTrial) -> Shape:
+def sample_shape(trial: optuna.trial.BaseTrial, separable: bool = False) -> Shape:
+    """separable=True also draws, per block, whether its 3x3 convs are depthwise-separable."""
     blocks = []
     n_blocks = trial.suggest_int("n_blocks", 2, 3)
     for i in range(n_blocks):
         n = trial.suggest_int(f"b{i}_convs", *CONVS_RANGE)
         widths = tuple(_width(trial, name) for name in _width_names(i, n, i == n_blocks - 1))
         pad = trial.suggest_int(f"b{i}_pad", 0, 1)
+        sep = separable and trial.suggest_categorical(f"b{i}_separable", [False, True])
         has_t = i < n_blocks - 1 and trial.suggest_categorical(f"b{i}_has_transition", [False, True])
-        blocks.append((widths, pad, _width(trial, f"b{i}_transition") if has_t else 0))
+        blocks.append((widths, pad, _width(trial, f"b{i}_transition") if has_t else 0, sep))
     head = trial.suggest_categorical("head", ["conv_gap", "gap_conv"])
     hidden = trial.suggest_categorical("head_hidden", list(HEAD_HIDDEN)) if head == "gap_conv" else 0
     options = dict(
@@ -174,8 +177,8 @@ def pad_to_fit(shape: Shape, io: dict[str, int]) -> Shape:
             return candidate
         except SpecError:
             if i > 0:
-                widths, _, t = blocks[i - 1]
-                blocks[i - 1] = (widths, 1, t)
+                widths, _, t, separable = blocks[i - 1]
+                blocks[i - 1] = (widths, 1, t, separable)
     return Shape(tuple(blocks), shape.options)
 
 
@@ -184,12 +187,14 @@ def sample(
     budget: int,
     epochs: int,
     *,
+    separable: bool = False,
     in_channels: int = 1,
     in_size: int = 28,
     num_classes: int = 10,
 ) -> Draw:
-    """Draw a candidate with count_params <= budget, or raise Infeasible (nothing to train)."""
-    shape = sample_shape(trial)
+    """Draw a candidate with count_params <= budget, or raise Infeasible (nothing to train).
+    separable=True widens the space with depthwise-separable blocks (`--separable`)."""
+    shape = sample_shape(trial, separable)
     fit = trial.suggest_categorical("fit", ["fill", "as_drawn"])
     fill = trial.suggest_float("fill", *FILL_RANGE) if fit == "fill" else 1.0
     recipe = sample_recipe(trial, epochs)
@@ -207,11 +212,14 @@ def sample(
     return Draw(spec, recipe, drawn)
 
 
-def design_params(spec: ArchSpec, recipe: Recipe) -> dict[str, Any]:
-    """The trial params under which `sample` draws exactly this spec and recipe ("as drawn").
+def design_params(spec: ArchSpec, recipe: Recipe, separable: bool = False) -> dict[str, Any]:
+    """The trial params under which `sample(..., separable=separable)` draws exactly this spec and
+    recipe ("as drawn").
 
     Raises ValueError for a design outside the family (the presets' test checks they are in it).
     """
+    if not separable and any(b.separable for b in spec.blocks):
+        raise ValueError("outside the family: separable blocks are drawn only with separable=True")
     if not 2 <= len(spec.blocks) <= 3 or any(b.pool != (i < len(spec.blocks) - 1) for i, b in enumerate(spec.blocks)):
         raise ValueError("outside the family: 2-3 blocks, a pool after every block but the last")
     if any(not CONVS_RANGE[0] <= len(b.widths) <= CONVS_RANGE[1] for b in spec.blocks):
@@ -223,6 +231,8 @@ def design_params(spec: ArchSpec, recipe: Recipe) -> dict[str, Any]:
         p[f"b{i}_convs"] = len(b.widths)
         p.update(zip(_width_names(i, len(b.widths), i == len(spec.blocks) - 1), b.widths))
         p[f"b{i}_pad"] = b.padding
+        if separable:
+            p[f"b{i}_separable"] = b.separable
         if i < len(spec.blocks) - 1:
             p[f"b{i}_has_transition"] = b.transition > 0
             if b.transition:

@@ -187,3 +187,40 @@ def test_model_card_reproduces_the_exported_weights(exported, tmp_path, data_dir
     got = torch.load(tmp_path / "again" / "weights.pt", weights_only=True)
     assert re.search(r"--fit-on all", line) and want.keys() == got.keys()  # the winner's refit weights
     assert all(torch.equal(want[k], got[k]) for k in want)
+
+
+def test_separable_convs_export_to_every_format(tmp_path):
+    """Depthwise convs (groups = channels) survive ONNX, torch.export and TorchScript, params exact."""
+    import onnx
+    import onnxruntime as ort
+
+    from dataclasses import replace
+
+    from search.export import write_onnx, write_torch_export, write_torchscript
+    from space import PRESETS
+
+    spec = PRESETS["seed-004"][0]
+    spec = replace(spec, blocks=tuple(replace(b, separable=True) for b in spec.blocks))
+    torch.manual_seed(0)
+    model = build(spec).eval()
+    with torch.no_grad():  # no two equal tensors (the exporter would share them) and real bn statistics
+        for p in model.parameters():
+            p.uniform_(-0.5, 0.5)
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(7, 1, 28, 28)
+    with torch.no_grad():
+        want = model(x).numpy()
+    write_onnx(model, spec, tmp_path / "m.onnx")
+    write_torch_export(model, spec, tmp_path / "m.pt2")
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert np.allclose(sess.run(None, {"image": x.numpy()})[0], want, atol=1e-5)
+    assert np.allclose(torch.export.load(str(tmp_path / "m.pt2")).module()(x).detach().numpy(), want, atol=1e-5)
+    if write_torchscript(model, tmp_path / "m.ts"):
+        assert np.allclose(torch.jit.load(str(tmp_path / "m.ts"))(x).detach().numpy(), want, atol=1e-5)
+    graph = onnx.load(str(tmp_path / "m.onnx")).graph
+    groups = [a.i for n in graph.node if n.op_type == "Conv" for a in n.attribute if a.name == "group"]
+    assert sorted(set(groups))[-1] > 1  # really depthwise in the file
+    names = dict(model.named_parameters())
+    assert sum(int(np.prod(i.dims)) for i in graph.initializer if i.name in names) == count_params(spec)

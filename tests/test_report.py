@@ -25,12 +25,14 @@ def _trial(number, value, state=TrialState.COMPLETE, params=1000, inter=None, **
 
 def test_history_curves_and_confirmed():
     trials = [_trial(0, 97.0, inter={1: 90.0, 2: 97.0}), _trial(1, None, TrialState.PRUNED, inter={1: 50.0}),
-              _trial(2, 96.0), _trial(3, 98.0, confirm={"test_acc": [[98.0, 99.0], [97.5, 99.1]]}),
+              _trial(2, 96.0), _trial(3, 98.0, confirm={"test_acc": [[98.0, 99.0], [97.5, 99.1]]},
+                                      refit={"test_acc": [[98.2, 99.2]], "train_images": 60000}),
               _trial(4, None, TrialState.PRUNED, infeasible="too small")]
     assert [h["best"] for h in rd.history(trials)] == [97.0, 97.0, 98.0]
     curves = rd.curves(trials)
     assert [(c["number"], c["state"], c["values"]) for c in curves] == [(0, "complete", [90.0, 97.0]), (1, "pruned", [50.0])]
-    assert [(c["number"], c["seed"]) for c in rd.confirmed(trials)] == [(3, 0), (3, 1)]
+    assert [(c["number"], c["seed"], c["stage"]) for c in rd.confirmed(trials)] == [
+        (3, 0, "confirm"), (3, 1, "confirm"), (3, 0, "refit")]
     assert len(rd.trained(trials)) == 4
 
 

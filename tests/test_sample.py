@@ -60,15 +60,16 @@ def test_each_preset_is_a_point_of_the_sampled_space(name):
 
     spec, recipe = PRESETS[name]
     recipe = replace(recipe, epochs=15)
-    params = design_params(spec, recipe)
-    d = sample(optuna.trial.FixedTrial(params), count_params(spec), 15)
-    assert d.spec == spec and count_params(d.spec) == count_params(spec)
-    assert d.recipe == drawn_recipe(recipe)
-    # and through a real study: enqueued with those params, TPE sees an ordinary trial
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
-    study.enqueue_trial(params)
-    trial = study.ask()
-    assert sample(trial, count_params(spec), 15).spec == spec and trial.params == params
+    for separable in (False, True):  # the default space, and the one widened by --separable
+        params = design_params(spec, recipe, separable)
+        d = sample(optuna.trial.FixedTrial(params), count_params(spec), 15, separable=separable)
+        assert d.spec == spec and count_params(d.spec) == count_params(spec)
+        assert d.recipe == drawn_recipe(recipe)
+        # and through a real study: enqueued with those params, TPE sees an ordinary trial
+        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+        study.enqueue_trial(params)
+        trial = study.ask()
+        assert sample(trial, count_params(spec), 15, separable=separable).spec == spec and trial.params == params
 
 
 def test_fill_draws_grow_and_as_drawn_draws_keep_their_widths():
@@ -131,3 +132,30 @@ def test_a_block_stacks_up_to_four_convs_and_no_more():
         sample(trial, 8000, 15)
         drawn |= {trial.params[k] for k in trial.params if k.endswith("_convs")}
     assert drawn == {1, 2, 3, 4}
+
+
+def test_separable_blocks_are_drawn_only_when_asked_and_widen_the_network():
+    """With separable=True the sampler draws separable blocks, and at the same budget their widths
+    grow past the full ones; by default it never does, and a separable spec is outside that space."""
+    from dataclasses import replace
+
+    from space.sampling import design_params
+
+    spec, recipe = PRESETS["seed-004"]
+    params = {**design_params(spec, replace(recipe, epochs=15), separable=True), "fit": "fill", "fill": 1.0}
+    full = sample(optuna.trial.FixedTrial(params), 4000, 15, separable=True).spec
+    sep = sample(optuna.trial.FixedTrial({**params, "b1_separable": True}), 4000, 15, separable=True).spec
+    assert sep.blocks[1].separable and not full.blocks[1].separable
+    assert count_params(sep) <= 4000 and count_params(full) <= 4000
+    assert sum(sep.blocks[1].widths) > 1.5 * sum(full.blocks[1].widths)
+    assert design_params(sep, replace(recipe, epochs=15), separable=True)["b1_separable"] is True
+    with pytest.raises(ValueError, match="separable"):
+        design_params(sep, replace(recipe, epochs=15))
+    for separable, want in ((True, {False, True}), (False, set())):
+        drawn = set()
+        for seed in range(20):
+            trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed)).ask()
+            d = sample(trial, 8000, 15, separable=separable)
+            drawn |= {trial.params[k] for k in trial.params if k.endswith("_separable")}
+            assert separable or not any(b.separable for b in d.spec.blocks)
+        assert drawn == want

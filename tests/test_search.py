@@ -96,6 +96,23 @@ def test_the_winner_and_the_baseline_are_refit_on_train_and_val(e2e):
         assert r["test_acc"] != c["test_acc"]  # more images, other weights, other curves
 
 
+def test_separable_search_trains_depthwise_designs_within_budget(tmp_path, data_dir):
+    """--separable widens the space: separable designs train, exactly counted; the baseline is
+    enqueued with its params in that space; a resume without the flag is refused."""
+    args = ["--budget", "8000", "--trials", "5", "--epochs", "1", "--subset", "600", "--sampler", "random",
+            "--seed", "2", "--top-k", "0", "--data-dir", str(data_dir), "--study-name", "sep"]
+    run_cli(*args, "--separable", cwd=tmp_path, check=True)
+    study = load(tmp_path, "sep")
+    assert study.user_attrs["config"]["separable"] is True
+    assert study.trials[0].user_attrs["baseline"] == "seed-004" and study.trials[0].params["b1_separable"] is False
+    specs = [ArchSpec.from_dict(t.user_attrs["spec"]) for t in counted(study)]
+    assert any(b.separable for s in specs for b in s.blocks)
+    assert all(count_params(s) <= 8000 for s in specs)
+    proc = run_cli(*args, "--trials", "6", cwd=tmp_path)
+    assert proc.returncode == 2 and "separable=True (asked False)" in proc.stderr
+    assert len(counted(load(tmp_path, "sep"))) == 5
+
+
 def test_resume_tops_up_to_exactly_n(tmp_path, data_dir):
     args = ["--budget", "6000", *BASE, "--data-dir", str(data_dir), "--study-name", "topup", "--top-k", "0"]
     run_cli(*args, "--trials", "3", cwd=tmp_path, check=True)

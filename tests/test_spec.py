@@ -49,3 +49,15 @@ def test_not_json_is_a_spec_error():
 def test_input_shape_is_not_hard_coded():
     spec = ArchSpec(blocks=(Block((8,), padding=1, pool=True), Block((16,))), in_channels=3, in_size=32, num_classes=100)
     assert count_params(spec) == 3 * 9 * 8 + 16 + 8 * 9 * 16 + 32 + 16 * 100
+
+
+def test_a_separable_block_is_depthwise_then_pointwise_except_the_first_conv():
+    """Each 3x3 conv of a separable block is a depthwise 3x3 (9 params per channel, no bias) and a
+    pointwise 1x1; the network's first conv stays a full 3x3 (one input channel)."""
+    full = ArchSpec(blocks=(Block((8, 16), pool=True), Block((16, 24))), conv_bias=True, bn="none")
+    sep = ArchSpec(blocks=(Block((8, 16), pool=True, separable=True), Block((16, 24), separable=True)),
+                   conv_bias=True, bn="none")
+    head = 24 * 10 + 10
+    assert count_params(full) == (9 * 8 + 8) + (9 * 8 * 16 + 16) + (9 * 16 * 16 + 16) + (9 * 16 * 24 + 24) + head
+    assert count_params(sep) == (9 * 8 + 8) + (9 * 8 + 8 * 16 + 16) + (9 * 16 + 16 * 16 + 16) + (9 * 16 + 16 * 24 + 24) + head
+    assert ArchSpec.from_json(sep.to_json()) == sep and sep.digest() != full.digest()
