@@ -22,6 +22,7 @@ import torch
 from optuna.trial import FrozenTrial
 from tqdm import tqdm
 
+from search.leaderboard import rank_key
 from search.storage import set_trial_attr
 from search.study import CONFIRM_SEED_BASE, trial_design
 from search.trials import completed
@@ -161,13 +162,13 @@ def confirm_top(
 def trials_to_refit(study: optuna.Study, which: str) -> list[FrozenTrial]:
     """Confirmed trials to retrain on all training images: the winner (best confirmed validation)
     and every baseline it is compared with ("winner"), every confirmed trial ("all"), or none."""
-    done = [t for t in completed(study.get_trials(deepcopy=False)) if "val_acc_mean" in (t.user_attrs.get("confirm") or {})]
+    done = [t for t in completed(study.get_trials(deepcopy=False)) if rank_key(t)[0]]
     if which == "none" or not done:
         return []
+    ranked = sorted(done, key=rank_key, reverse=True)  # the leaderboard's order: its first row wins
     if which == "all":
-        return sorted(done, key=lambda t: t.user_attrs["confirm"]["val_acc_mean"], reverse=True)
-    winner = max(done, key=lambda t: t.user_attrs["confirm"]["val_acc_mean"])
-    return [winner] + [t for t in done if "baseline" in t.user_attrs and t.number != winner.number]
+        return ranked
+    return ranked[:1] + [t for t in ranked[1:] if "baseline" in t.user_attrs]
 
 
 def refit_top(
