@@ -326,6 +326,25 @@ def test_enqueued_baselines_and_start_points_carry_their_params(tmp_path):
     assert len(again.get_trials(states=(TrialState.WAITING,))) == 3
 
 
+def test_separable_search_starts_from_separable_variants_of_the_presets():
+    from search.study import start_points
+    from search.trials import start_label
+    from space import PRESETS, sample
+
+    points = start_points(8000, 15, separable=True)
+    labels = [start_label(a) for _, a in points]
+    assert labels == ["seed-004", "seed-000 fitted", "seed-002 fitted",
+                      "seed-004 separable", "seed-000 separable", "seed-002 separable"]
+    plain = [({k: v for k, v in p.items() if not k.endswith("_separable")}, a) for p, a in points[:3]]
+    assert start_points(8000, 15) == plain  # the default space starts as before
+    for params, attrs in points[3:]:
+        spec = sample(optuna.trial.FixedTrial(params), 8000, 15, separable=True).spec
+        preset = PRESETS[start_label(attrs).split()[0]][0]
+        assert [b.separable for b in spec.blocks] == [False] + [True] * (len(preset.blocks) - 1)
+        assert [len(b.widths) for b in spec.blocks] == [len(b.widths) for b in preset.blocks]
+        assert 0.95 * 8000 <= count_params(spec) <= 8000
+
+
 def test_baseline_trial_trains_the_preset_from_its_params(e2e):
     from space import PRESETS
 
