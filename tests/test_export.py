@@ -189,6 +189,9 @@ def test_model_card_reproduces_the_exported_weights(exported, tmp_path, data_dir
     assert all(torch.equal(want[k], got[k]) for k in want)
 
 
+# torch's notices about its legacy ONNX exporter (our choice, dynamo=False) and TorchScript: Python
+# hides them outside pytest, and the export CLI test checks stderr stays clean
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
 def test_separable_convs_export_to_every_format(tmp_path):
     """Depthwise convs (groups = channels) survive ONNX, torch.export and TorchScript, params exact."""
     import onnx
