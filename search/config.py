@@ -45,7 +45,7 @@ class SearchConfig:
     compile: bool = False  # torch.compile each candidate (pays off on GPU, long runs)
     precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 on CUDA and on CPUs with native bf16)
     target: float | None = None  # accuracy target (%) for "first epoch at target"; None: the data set's
-    separable: bool = False  # also draw depthwise-separable blocks (a wider space; not yet measured)
+    separable: bool = False  # also draw depthwise-separable blocks (a wider space; not in a recorded run yet)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

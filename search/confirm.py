@@ -92,26 +92,27 @@ def train_seeds(
     full: bool, log: Callable[[str], None],
 ) -> dict:
     """Train `trial`'s design `seeds` times: on the training split (full=False: val + test curves)
-    or on train + val (full=True: test curves only). Seed-0 weights go to the artifact store."""
+    or on train + val (full=True: test curves only, as `retrain` evaluates). Seed-0 weights go to
+    the artifact store. Returns "<split>_acc" curves per seed for each split evaluated."""
     spec, recipe = trial_design(trial)
     what = "refit" if full else "confirm"
     precision = resolve_precision(precision, data.train.x.device.type)
-    curves: dict[str, list[list[float]]] = {"val": [], "test": []}
+    curves: dict[str, list[list[float]]] = {}
     seconds, weights_id = [], None
     for s in range(seeds):
         bar, tick = _bar(trial, s, recipe.epochs, what)
         run = retrain(spec, recipe, data, seed=CONFIRM_SEED_BASE + s, full=full, report=tick, precision=precision)
         bar.close()
-        for split in ("val", "test") if not full else ("test",):
-            curves[split].append([round(a, 4) for a in run.result.curve(split)])
+        for split in run.result.epochs[-1].evals:
+            curves.setdefault(split, []).append([round(a, 4) for a in run.result.curve(split)])
         seconds.append(round(sum(e.seconds for e in run.result.epochs), 2))
         if s == 0:
             weights_id = save_weights(storage, trial, run.state_dict, artifacts)
-        val = "" if full else f"val {curves['val'][-1][-1]:.2f}%, "
-        log(f"  {what} trial {trial.number} seed {s}: {val}test {curves['test'][-1][-1]:.2f}% "
+        finals = ", ".join(f"{k} {c[-1][-1]:.2f}%" for k, c in curves.items())
+        log(f"  {what} trial {trial.number} seed {s}: {finals} "
             f"(last {CONSISTENCY_K}: min {consistency(curves['test'][-1], CONSISTENCY_K):.2f}%), {seconds[-1]:.0f}s")
     images = len(data.train) + (len(data.val) if full else 0)
-    return {"val_acc": curves["val"], "test_acc": curves["test"], "train_seconds": seconds, "train_images": images,
+    return {**{f"{k}_acc": c for k, c in curves.items()}, "train_seconds": seconds, "train_images": images,
             "seed_base": CONFIRM_SEED_BASE, "precision": precision, "weights_artifact": weights_id}
 
 
@@ -139,8 +140,7 @@ def refit_trial(
 ) -> dict:
     """Train `trial`'s design `seeds` times on train + val, the same seeds; store test curves."""
     runs = train_seeds(storage, trial, data, seeds, artifacts, precision, full=True, log=log)
-    del runs["val_acc"]  # nothing held out: the refit has no validation
-    record = {**summarize([], runs["test_acc"], target), **runs}
+    record = {**summarize([], runs["test_acc"], target), **runs}  # nothing held out: no validation
     set_trial_attr(storage, study.study_name, trial.number, "refit", record)
     return record
 

@@ -53,6 +53,7 @@ def run_search(cfg: SearchConfig, log=print) -> int:
         target = target_accuracy(cfg.dataset, cfg.target)
         confirm_top(study, annotating, data, cfg.top_k, cfg.confirm_seeds, artifact_dir(study), target,
                     cfg.precision, log)
+        # loaded again: the Study caches finished trials, so it would not see the "confirm" results
         refit_top(load_existing(cfg.study_name, cfg.storage, storage=annotating), annotating, data, cfg.refit,
                   cfg.confirm_seeds, artifact_dir(study), target, cfg.precision, log)
     final = load_existing(cfg.study_name, cfg.storage)
