@@ -46,9 +46,10 @@ def _search_parser(prog: str = "python -m search") -> argparse.ArgumentParser:
                    help="do not enqueue the seed presets (baselines where they fit, fitted start points where not)")
     g.add_argument("--target", type=float, default=None,
                    help="test accuracy (%%) for the 'first epoch at target' column; default: the data set's (MNIST 99.4)")
-    g.add_argument("--separable", action="store_true",
+    g.add_argument("--separable", action=argparse.BooleanOptionalAction, default=True,
                    help="also draw depthwise-separable blocks (depthwise 3x3 + pointwise 1x1: wider networks per "
-                        "parameter, more MACs); part of the study's identity; not yet in a recorded run")
+                        "parameter, more MACs, ~2x the CPU time) and start from separable variants of the presets "
+                        "(default: on); part of the study's identity")
     g = p.add_argument_group("data")
     _data_args(g)
     g.add_argument("--subset", type=int, default=None, help="train on a seeded sample of N images (quick runs)")

@@ -45,14 +45,15 @@ class SearchConfig:
     compile: bool = False  # torch.compile each candidate (pays off on GPU, long runs)
     precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 on CUDA and on CPUs with native bf16)
     target: float | None = None  # accuracy target (%) for "first epoch at target"; None: the data set's
-    separable: bool = False  # also draw depthwise-separable blocks (a wider space; not in a recorded run yet)
+    separable: bool = True  # also draw depthwise-separable blocks (depthwise 3x3 + pointwise 1x1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchConfig:
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        # studies stored before the field existed drew no separable blocks
+        return cls(**{"separable": False, **{k: v for k, v in d.items() if k in cls.__dataclass_fields__}})
 
     @classmethod
     def from_args(cls, a: argparse.Namespace) -> SearchConfig:

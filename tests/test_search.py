@@ -96,25 +96,27 @@ def test_the_winner_and_the_baseline_are_refit_on_train_and_val(e2e):
         assert r["test_acc"] != c["test_acc"]  # more images, other weights, other curves
 
 
-def test_separable_search_trains_depthwise_designs_within_budget(tmp_path, data_dir):
-    """--separable widens the space: separable designs train, exactly counted; the baseline is
-    enqueued with its params in that space; a resume without the flag is refused."""
+def test_default_search_trains_depthwise_designs_within_budget(tmp_path, data_dir):
+    """By default (--separable) the space has separable blocks: separable designs train, exactly
+    counted; the baseline is enqueued with its params in that space; a resume with --no-separable
+    is refused."""
     args = ["--budget", "8000", "--trials", "5", "--epochs", "1", "--subset", "600", "--sampler", "random",
             "--seed", "2", "--top-k", "0", "--data-dir", str(data_dir), "--study-name", "sep"]
-    run_cli(*args, "--separable", cwd=tmp_path, check=True)
+    run_cli(*args, cwd=tmp_path, check=True)
     study = load(tmp_path, "sep")
     assert study.user_attrs["config"]["separable"] is True
     assert study.trials[0].user_attrs["baseline"] == "seed-004" and study.trials[0].params["b1_separable"] is False
     specs = [ArchSpec.from_dict(t.user_attrs["spec"]) for t in counted(study)]
     assert any(b.separable for s in specs for b in s.blocks)
     assert all(count_params(s) <= 8000 for s in specs)
-    proc = run_cli(*args, "--trials", "6", cwd=tmp_path)
+    proc = run_cli(*args, "--trials", "6", "--no-separable", cwd=tmp_path)
     assert proc.returncode == 2 and "separable=True (asked False)" in proc.stderr
     assert len(counted(load(tmp_path, "sep"))) == 5
 
 
 def test_resume_tops_up_to_exactly_n(tmp_path, data_dir):
-    args = ["--budget", "6000", *BASE, "--data-dir", str(data_dir), "--study-name", "topup", "--top-k", "0"]
+    args = ["--budget", "6000", *BASE, "--data-dir", str(data_dir), "--study-name", "topup", "--top-k", "0",
+            "--no-separable"]
     run_cli(*args, "--trials", "3", cwd=tmp_path, check=True)
     assert len(counted(load(tmp_path, "topup"))) == 3
     run_cli(*args, "--trials", "5", cwd=tmp_path, check=True)
@@ -281,7 +283,7 @@ def test_resume_finishes_an_interrupted_baseline(tmp_path, data_dir):
     from conftest import cli_env, wait_for_running_trial
 
     args = ["--budget", "8000", "--trials", "3", "--epochs", "3", "--subset", "3000", "--sampler", "random",
-            "--top-k", "0", "--data-dir", str(data_dir), "--study-name", "base"]
+            "--top-k", "0", "--data-dir", str(data_dir), "--study-name", "base", "--no-separable"]
     proc = subprocess.Popen([sys.executable, "-m", "search", *args], cwd=tmp_path, env=cli_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"sqlite:///{tmp_path}/studies/base.db"
@@ -307,7 +309,7 @@ def test_enqueued_baselines_and_start_points_carry_their_params(tmp_path):
     from space.count import count_params
     from space.sampling import design_params, sample
 
-    cfg = SearchConfig(budget=10000, epochs=15, study_name="q", storage=f"sqlite:///{tmp_path}/q.db")
+    cfg = SearchConfig(budget=10000, epochs=15, study_name="q", storage=f"sqlite:///{tmp_path}/q.db", separable=False)
     study = create_or_resume(open_storage(cfg.storage), cfg)
     waiting = study.get_trials(states=(TrialState.WAITING,))
     # the presets that fit run first, as drawn; seed-002 (25,290 params) is scaled to the budget
