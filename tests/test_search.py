@@ -129,6 +129,15 @@ def test_resume_tops_up_to_exactly_n(tmp_path, data_dir):
     assert len(load(tmp_path, "topup").trials) == len(study.trials)  # nothing more to do
 
 
+def test_a_study_stored_before_the_separable_option_stays_plain():
+    from search.config import SearchConfig
+
+    stored = SearchConfig(budget=8000).to_dict()
+    del stored["separable"]
+    assert SearchConfig.from_dict(stored).separable is False
+    assert SearchConfig.from_dict({**stored, "separable": True}).separable is True
+
+
 def test_resume_with_other_budget_is_refused_and_changes_nothing(tmp_path, data_dir):
     args = [*BASE, "--data-dir", str(data_dir), "--study-name", "same", "--top-k", "0", "--trials", "2"]
     run_cli("--budget", "5000", *args, cwd=tmp_path, check=True)
@@ -277,14 +286,14 @@ def test_accuracy_target_follows_the_data_set():
 
 def test_resume_finishes_an_interrupted_baseline(tmp_path, data_dir):
     """Ctrl-C during the seed-004 baseline closes it as failed; the same command runs it again
-    (after the two fitted start points that were already waiting)."""
+    (after the five start points that were already waiting: two fitted, three separable)."""
     import signal
     import subprocess
 
     from conftest import cli_env, wait_for_running_trial
 
-    args = ["--budget", "8000", "--trials", "3", "--epochs", "3", "--subset", "3000", "--sampler", "random",
-            "--top-k", "0", "--data-dir", str(data_dir), "--study-name", "base", "--no-separable"]
+    args = ["--budget", "8000", "--trials", "6", "--epochs", "3", "--subset", "3000", "--sampler", "random",
+            "--top-k", "0", "--data-dir", str(data_dir), "--study-name", "base"]
     proc = subprocess.Popen([sys.executable, "-m", "search", *args], cwd=tmp_path, env=cli_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"sqlite:///{tmp_path}/studies/base.db"
@@ -296,7 +305,7 @@ def test_resume_finishes_an_interrupted_baseline(tmp_path, data_dir):
     run_cli(*args, cwd=tmp_path, check=True)
     study = load(tmp_path, "base")
     finished = [t for t in counted(study) if t.user_attrs.get("baseline") == "seed-004"]
-    assert len(finished) == 1 and len(counted(study)) == 3
+    assert len(finished) == 1 and len(counted(study)) == 6
 
 
 def test_enqueued_baselines_and_start_points_carry_their_params(tmp_path):
