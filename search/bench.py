@@ -218,7 +218,7 @@ def bench_workers(*, data_dir: str, **_) -> int:
 
 
 def bench_fidelity(*, designs: int, budget: int, epochs: int, seed: int, out: Path, analyse: Path | None,
-                   data_dir: str, device: str, **_) -> int:
+                   data_dir: str, device: str, separable: bool = True, **_) -> int:
     import json
 
     from search import fidelity
@@ -227,9 +227,10 @@ def bench_fidelity(*, designs: int, budget: int, epochs: int, seed: int, out: Pa
         records = json.loads(Path(analyse).read_text())["records"]
     else:
         dev = resolve_device(device)
-        print(f"fidelity: {designs} designs at budget {budget:,} + presets, {epochs} epochs each on "
-              f"50,000 / 10,000 images, device {dev}; raw curves -> {out}")
+        space = "with separable blocks" if separable else "plain"
+        print(f"fidelity: {designs} designs drawn at budget {budget:,} ({space} space) + presets, {epochs} "
+              f"epochs each on 50,000 / 10,000 images, device {dev}; raw curves -> {out}")
         records = fidelity.run_fidelity(designs=designs, budget=budget, epochs=epochs, seed=seed,
-                                        out=out, data_dir=data_dir, device=dev)
+                                        out=out, data_dir=data_dir, device=dev, separable=separable)
     print(fidelity.format_analysis(fidelity.analyse(records)))
     return 0

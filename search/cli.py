@@ -233,6 +233,8 @@ def cmd_bench(argv: list[str]) -> int:
     g.add_argument("--seed", type=int, default=0, help="draw and training seed")
     g.add_argument("--out", type=Path, default=Path("studies/fidelity.json"), help="raw curves (resumable)")
     g.add_argument("--analyse", type=Path, default=None, help="only analyse this stored JSON file; trains nothing")
+    g.add_argument("--separable", action=argparse.BooleanOptionalAction, default=True,
+                   help="draw from the search's default space with separable blocks (--no-separable: the plain space)")
     a = p.parse_args(argv)
     from search import bench
 

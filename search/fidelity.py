@@ -31,9 +31,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from search.errors import UserError
+from search.pruner import DEFAULT_FLOOR, tolerance
+
 SUBSET_IMAGES = 10_000
 SUBSET_EPOCHS = 3
-PREFIX_EPOCHS = (1, 2, 3, 5)
+PREFIX_EPOCHS = (1, 2, 3, 5, 8)
 ORDERS = 500  # random trial orders each pruning policy is replayed in
 
 
@@ -67,12 +70,14 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
 @dataclass(frozen=True)
 class Policy:
     name: str
-    kind: str  # percentile | halving | none
+    kind: str  # percentile | tolerant (the default pruner's rule) | halving | none
     keep: float = 0.5  # percentile: the share of completed trials a trial must be among (0.5 = median)
     warmup: int = 1  # percentile: first epoch at which a trial may be pruned
     startup: int = 3  # percentile: completed trials needed before any pruning
     min_resource: int = 1  # halving: first rung (epochs); rungs at r, r*eta, r*eta^2, ...
     eta: int = 3  # halving: reduction factor
+    margin: float = 0.0  # tolerant: points a trial may trail the median by at epoch 0, closing linearly
+    floor: float = 0.0  # tolerant: the tolerance never falls below this (points)
 
 
 def _percentile_prunes(curve: Sequence[float], done: list[Sequence[float]], p: Policy) -> int | None:
@@ -90,6 +95,8 @@ def _percentile_prunes(curve: Sequence[float], done: list[Sequence[float]], p: P
             continue
         at = sorted(c[e - 1] for c in done)
         threshold = _quantile(at, 1 - p.keep)
+        if p.kind == "tolerant":
+            threshold -= tolerance(e, len(curve), margin=p.margin, floor=p.floor)
         if best < threshold:
             return e
     return None
@@ -123,7 +130,7 @@ def replay(curves: Sequence[Sequence[float]], policy: Policy, order: Sequence[in
     spent, completed = 0, []
     for i in order:
         c = curves[i]
-        if policy.kind == "percentile":
+        if policy.kind in ("percentile", "tolerant"):
             stop = _percentile_prunes(c, done, policy)
         elif policy.kind == "halving":
             stop = _halving_prunes(c, rungs, policy)
@@ -156,6 +163,8 @@ def evaluate_policy(curves: Sequence[Sequence[float]], policy: Policy, orders: i
 
 POLICIES = [
     Policy("none", "none"),
+    # the search's default (search/study.py make_pruner): the median less a closing tolerance
+    Policy("default (tolerant median)", "tolerant", warmup=2, startup=1, margin=1.0, floor=DEFAULT_FLOOR),
     *[Policy(f"median, warm-up {w}", "percentile", keep=0.5, warmup=w) for w in (1, 2, 3, 5)],
     *[Policy(f"top 75%, warm-up {w}", "percentile", keep=0.75, warmup=w) for w in (1, 3)],
     *[Policy(f"top 25%, warm-up {w}", "percentile", keep=0.25, warmup=w) for w in (1, 3)],
@@ -227,8 +236,9 @@ def synflow(spec) -> float:
     return math.log10(score) if score > 0 else float("-inf")
 
 
-def draw_designs(n: int, budget: int, epochs: int, seed: int) -> list[tuple[str, object, object]]:
-    """(label, spec, recipe): the presets, then n random draws from the space at `budget`."""
+def draw_designs(n: int, budget: int, epochs: int, seed: int,
+                 separable: bool = True) -> list[tuple[str, object, object]]:
+    """(label, spec, recipe): the presets, then n random draws from the search's space at `budget`."""
     import optuna
 
     from space import PRESETS, Infeasible, sample
@@ -238,7 +248,7 @@ def draw_designs(n: int, budget: int, epochs: int, seed: int) -> list[tuple[str,
     while len(out) < n + len(PRESETS):
         trial = study.ask()
         try:
-            d = sample(trial, budget, epochs)
+            d = sample(trial, budget, epochs, separable=separable)
         except Infeasible:
             study.tell(trial, 0.0)
             continue
@@ -275,21 +285,38 @@ def measure(label: str, spec, recipe, data, seed: int) -> dict:
 
 
 def run_fidelity(*, designs: int, budget: int, epochs: int, seed: int, out: Path, data_dir: str,
-                 device, log: Callable[[str], None] = print) -> list[dict]:
+                 device, separable: bool = True, log: Callable[[str], None] = print) -> list[dict]:
     """Train every design not yet in `out` (resumable); return all records."""
     from trainers import load_data
 
-    records = json.loads(out.read_text())["records"] if out.exists() else []
+    header = {"budget": budget, "epochs": epochs, "seed": seed, "separable": separable}
+    records = _resumable_records(out, header)
     have = {r["label"] for r in records}
-    todo = [d for d in draw_designs(designs, budget, epochs, seed) if d[0] not in have]
+    todo = [d for d in draw_designs(designs, budget, epochs, seed, separable) if d[0] not in have]
     data = load_data("mnist", data_dir, device, val_size=10_000, log=log)
     for k, (label, spec, recipe) in enumerate(todo, 1):
         rec = measure(label, spec, recipe, data, seed)
         records.append(rec)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"budget": budget, "epochs": epochs, "seed": seed, "device": str(device),
-                                   "records": records}, indent=1))
+        out.write_text(json.dumps({**header, "device": str(device), "records": records}, indent=1))
         full = sum(e["wall"] for e in rec["epochs"])
         log(f"[{k}/{len(todo)}] {label}: {rec['params']} params, val {rec['epochs'][-1]['val_acc']:.2f}% "
             f"after {epochs} epochs ({full:.0f} s); subset {rec['subset']['val_acc']:.2f}%")
+    return records
+
+
+def _resumable_records(out: Path, header: dict) -> list[dict]:
+    """The records already in `out`, which must have been drawn with the same settings."""
+    if not out.exists():
+        return []
+    try:
+        stored = json.loads(out.read_text())
+        records = stored["records"]
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"{out}: not a fidelity file (expected JSON with 'records'); pick another --out") from None
+    # files written before the option existed drew from the plain space
+    stored = {"separable": False, **stored}
+    diff = [f"{k}={stored[k]!r} (asked {v!r})" for k, v in header.items() if k in stored and stored[k] != v]
+    if diff:
+        raise UserError(f"{out} was drawn with " + ", ".join(diff) + "; resume it with the same settings or pick another --out")
     return records

@@ -53,3 +53,42 @@ def test_analysis_of_stored_curves_through_the_cli(tmp_path):
     path.write_text(json.dumps({"records": records}))
     proc = run_cli("bench", "fidelity", "--analyse", str(path), cwd=tmp_path, check=True)
     assert "6 designs" in proc.stdout and "val@1" in proc.stdout and "median, warm-up 3" in proc.stdout
+
+
+def test_default_pruner_replay_tolerates_early_lag_and_prunes_late():
+    policy = next(p for p in F.POLICIES if p.kind == "tolerant")
+    base = [97.0, 98.0, 98.5, 99.0, 99.2, 99.3]
+    slow_starter = [96.0, 97.5, 98.2, 98.9, 99.1, 99.4]  # within the closing tolerance all along
+    laggard = [96.0, 97.2, 98.0, 98.3, 98.6, 98.8]  # falls behind by more than the tolerance later
+    spent, done = F.replay([base, slow_starter, laggard], policy, [0, 1, 2])
+    assert done == [0, 1]
+    # median of the two completed at epoch e less max(floor, 1 - e/6): pruned at the first epoch below it
+    first_below = next(e for e in range(policy.warmup, 6)
+                       if max(laggard[:e]) < (base[e - 1] + slow_starter[e - 1]) / 2
+                       - max(policy.floor, 1 - e / 6))
+    assert spent == 6 + 6 + first_below
+    plain = F.Policy("m", "percentile", keep=0.5, warmup=2, startup=1)
+    assert F.replay([base, slow_starter], plain, [0, 1])[1] == [0]  # the plain median stops the slow starter
+
+
+@pytest.mark.parametrize("separable", [False, True])
+def test_draws_come_from_the_searched_space_within_budget(separable):
+    from space import PRESETS, count_params
+
+    drawn = F.draw_designs(12, 4000, 15, seed=3, separable=separable)[len(PRESETS):]
+    assert len(drawn) == 12 and all(count_params(spec) <= 4000 for _, spec, _ in drawn)
+    has_sep = any(b.separable for _, spec, _ in drawn for b in spec.blocks)
+    assert has_sep == separable
+
+
+def test_resume_with_other_settings_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "fid.json"
+    stored = {"budget": 8000, "epochs": 15, "seed": 0, "records": [_record("d0", [90.0, 95.0], 80.0, 1.0)]}
+    path.write_text(json.dumps(stored))  # written before --separable existed: the plain space
+    proc = run_cli("bench", "fidelity", "--out", str(path), "--designs", "1", cwd=tmp_path)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "separable=False (asked True)" in proc.stderr
+    assert json.loads(path.read_text()) == stored  # nothing lost
+    path.write_text("not json")
+    proc = run_cli("bench", "fidelity", "--out", str(path), cwd=tmp_path)
+    assert proc.returncode != 0 and "not a fidelity file" in proc.stderr
