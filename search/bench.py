@@ -21,6 +21,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from search.config import check_budget
+from search.errors import UserError
 from space.model import build
 from space.presets import PRESETS
 from trainers.augment import normalize, random_affine, to_unit
@@ -152,20 +154,21 @@ def bench_train(*, data_dir: str, device: str, **_) -> int:
     return 0
 
 
-def bench_space(**_) -> int:
+def bench_space(*, budget: int = 8000, separable: bool = True, **_) -> int:
     import optuna
 
     from space import Infeasible, count_params, sample
 
+    check_budget(budget)
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    budget, n = 8000, 1000
+    n = 1000
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     uses, as_drawn, infeasible = [], 0, 0
     t0 = time.perf_counter()
     for _ in range(n):
         trial = study.ask()
         try:
-            d = sample(trial, budget, 15)
+            d = sample(trial, budget, 15, separable=separable)
         except Infeasible:
             infeasible += 1
         else:
@@ -174,7 +177,8 @@ def bench_space(**_) -> int:
         study.tell(trial, 0.0)
     ms = (time.perf_counter() - t0) / n * 1e3
     uses.sort()
-    print(f"{n} random draws at budget {budget:,} ({ms:.1f} ms per draw, fitting included)")
+    space = "the space with separable blocks" if separable else "the plain space"
+    print(f"{n} random draws at budget {budget:,} from {space} ({ms:.1f} ms per draw, fitting included)")
     print(f"  within budget with the widths as drawn:                  {as_drawn / n:6.1%}")
     print(f"  trainable after width fitting (never over budget):         {len(uses) / n:6.1%}")
     print(f"  infeasible (no member fits; recorded, not trained):        {infeasible / n:6.1%}")
@@ -226,9 +230,12 @@ def bench_fidelity(*, designs: int, budget: int, epochs: int, seed: int, out: Pa
     if analyse is not None:
         records = json.loads(Path(analyse).read_text())["records"]
     else:
+        check_budget(budget)
+        if designs < 0 or epochs < 1:
+            raise UserError(f"--designs must be >= 0 and --epochs >= 1, got {designs} and {epochs}")
         dev = resolve_device(device)
-        space = "with separable blocks" if separable else "plain"
-        print(f"fidelity: {designs} designs drawn at budget {budget:,} ({space} space) + presets, {epochs} "
+        space = "the space with separable blocks" if separable else "the plain space"
+        print(f"fidelity: {designs} designs drawn at budget {budget:,} from {space}, plus the presets, {epochs} "
               f"epochs each on 50,000 / 10,000 images, device {dev}; raw curves -> {out}")
         records = fidelity.run_fidelity(designs=designs, budget=budget, epochs=epochs, seed=seed,
                                         out=out, data_dir=data_dir, device=dev, separable=separable)

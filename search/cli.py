@@ -226,15 +226,16 @@ def cmd_bench(argv: list[str]) -> int:
     p.add_argument("--seconds", type=float, default=20.0, help="time per measured pipeline")
     p.add_argument("--data-dir", default="data")
     p.add_argument("--device", default="auto")
+    g = p.add_argument_group("drawn designs (space, fidelity)")
+    g.add_argument("--budget", type=int, default=8000, help="budget the designs are drawn at")
+    g.add_argument("--separable", action=argparse.BooleanOptionalAction, default=True,
+                   help="draw from the search's default space with separable blocks (--no-separable: the plain space)")
     g = p.add_argument_group("fidelity")
     g.add_argument("--designs", type=int, default=24, help="random designs drawn at --budget (presets are added)")
-    g.add_argument("--budget", type=int, default=8000, help="budget the designs are drawn at")
     g.add_argument("--epochs", type=int, default=15, help="full fidelity: epochs per design")
     g.add_argument("--seed", type=int, default=0, help="draw and training seed")
     g.add_argument("--out", type=Path, default=Path("studies/fidelity.json"), help="raw curves (resumable)")
     g.add_argument("--analyse", type=Path, default=None, help="only analyse this stored JSON file; trains nothing")
-    g.add_argument("--separable", action=argparse.BooleanOptionalAction, default=True,
-                   help="draw from the search's default space with separable blocks (--no-separable: the plain space)")
     a = p.parse_args(argv)
     from search import bench
 

@@ -81,13 +81,17 @@ def check_dataset(name: str) -> None:
         raise UserError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
 
 
+def check_budget(budget: int) -> None:
+    if budget <= 0:
+        raise UserError(f"--budget must be a positive number of parameters, got {budget}")
+    smallest = family_min_params()
+    if budget < smallest:
+        raise UserError(f"--budget {budget} is below the smallest design in the search space ({smallest} params)")
+
+
 def validate(cfg: SearchConfig) -> None:
     """Every check that needs no data and no storage, so bad input never touches either."""
-    if cfg.budget <= 0:
-        raise UserError(f"--budget must be a positive number of parameters, got {cfg.budget}")
-    smallest = family_min_params()
-    if cfg.budget < smallest:
-        raise UserError(f"--budget {cfg.budget} is below the smallest design in the search space ({smallest} params)")
+    check_budget(cfg.budget)
     for name, value, low in (("--trials", cfg.trials, 1), ("--epochs", cfg.epochs, 1),
                              ("--workers", cfg.workers, 1), ("--confirm-seeds", cfg.confirm_seeds, 1),
                              ("--top-k", cfg.top_k, 0), ("--max-failures", cfg.max_failures, 1),

@@ -50,6 +50,9 @@ CASES = [
     (["show", "--preset", "seed-999"], ["unknown preset 'seed-999'"]),
     (["show", "--study", "nope", "--trial", "1"], ["no study database"]),
     (["leaderboard", "--study", "nope"], ["no study database"]),
+    (["bench", "space", "--budget", "10"], ["below the smallest design"]),
+    (["bench", "fidelity", "--budget", "0"], ["--budget must be a positive"]),
+    (["bench", "fidelity", "--epochs", "0"], ["--epochs >= 1"]),
 ]
 
 

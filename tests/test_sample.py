@@ -1,6 +1,7 @@
 import optuna
 import pytest
 
+from conftest import run_cli
 from space import Infeasible, count_params, family_min_params, sample
 from space import PRESETS
 from space.sampling import FILL_RANGE
@@ -159,3 +160,11 @@ def test_separable_blocks_are_drawn_only_when_asked_and_widen_the_network():
             drawn |= {trial.params[k] for k in trial.params if k.endswith("_separable")}
             assert separable or not any(b.separable for b in d.spec.blocks)
         assert drawn == want
+
+
+@pytest.mark.parametrize("flag, space", [("--separable", "the space with separable blocks"),
+                                         ("--no-separable", "the plain space")])
+def test_bench_space_draws_at_the_asked_budget_from_the_asked_space(tmp_path, flag, space):
+    proc = run_cli("bench", "space", "--budget", "6000", flag, cwd=tmp_path, check=True)
+    assert f"budget 6,000 from {space}" in proc.stdout
+    assert "trainable after width fitting (never over budget):         100.0%" in proc.stdout
