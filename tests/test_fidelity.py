@@ -48,7 +48,11 @@ def test_analysis_of_stored_curves_through_the_cli(tmp_path):
     assert by["val@2"]["cost_share"] == pytest.approx(2 / 6)
     assert {p["policy"] for p in a["policies"]} == {p.name for p in F.POLICIES}
     none = next(p for p in a["policies"] if p["policy"] == "none")
-    assert none["epoch_share"] == 1.0 and none["best_kept"] == 1.0
+    assert none["epoch_share"] == 1.0 and none["best_kept"] == 1.0 and none["top2_kept"] == 1.0
+    # the curves never cross: the second best is below the median of 3+ completed only if most of
+    # them are the best one, which cannot be, so the plain median keeps both
+    med = next(p for p in a["policies"] if p["policy"] == "median, warm-up 1")
+    assert med["best_kept"] == 1.0 and med["top2_kept"] == 1.0 and med["epoch_share"] < 1.0
     path = tmp_path / "fidelity.json"
     path.write_text(json.dumps({"records": records}))
     proc = run_cli("bench", "fidelity", "--analyse", str(path), cwd=tmp_path, check=True)
