@@ -154,6 +154,10 @@ def bench_train(*, data_dir: str, device: str, **_) -> int:
     return 0
 
 
+def _space_name(separable: bool) -> str:
+    return "the space with separable blocks" if separable else "the plain space"
+
+
 def bench_space(*, budget: int = 8000, separable: bool = True, **_) -> int:
     import optuna
 
@@ -177,8 +181,7 @@ def bench_space(*, budget: int = 8000, separable: bool = True, **_) -> int:
         study.tell(trial, 0.0)
     ms = (time.perf_counter() - t0) / n * 1e3
     uses.sort()
-    space = "the space with separable blocks" if separable else "the plain space"
-    print(f"{n} random draws at budget {budget:,} from {space} ({ms:.1f} ms per draw, fitting included)")
+    print(f"{n} random draws at budget {budget:,} from {_space_name(separable)} ({ms:.1f} ms per draw, fitting included)")
     print(f"  within budget with the widths as drawn:                  {as_drawn / n:6.1%}")
     print(f"  trainable after width fitting (never over budget):         {len(uses) / n:6.1%}")
     print(f"  infeasible (no member fits; recorded, not trained):        {infeasible / n:6.1%}")
@@ -234,9 +237,8 @@ def bench_fidelity(*, designs: int, budget: int, epochs: int, seed: int, out: Pa
         if designs < 0 or epochs < 1:
             raise UserError(f"--designs must be >= 0 and --epochs >= 1, got {designs} and {epochs}")
         dev = resolve_device(device)
-        space = "the space with separable blocks" if separable else "the plain space"
-        print(f"fidelity: {designs} designs drawn at budget {budget:,} from {space}, plus the presets, {epochs} "
-              f"epochs each on 50,000 / 10,000 images, device {dev}; raw curves -> {out}")
+        print(f"fidelity: {designs} designs drawn at budget {budget:,} from {_space_name(separable)}, plus the "
+              f"presets, {epochs} epochs each on 50,000 / 10,000 images, device {dev}; raw curves -> {out}")
         records = fidelity.run_fidelity(designs=designs, budget=budget, epochs=epochs, seed=seed,
                                         out=out, data_dir=data_dir, device=dev, separable=separable)
     print(fidelity.format_analysis(fidelity.analyse(records)))

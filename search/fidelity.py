@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from search.errors import UserError
-from search.pruner import DEFAULT_FLOOR, tolerance
+from search.pruner import DEFAULT_FLOOR, DEFAULT_MARGIN, DEFAULT_STARTUP, DEFAULT_WARMUP, tolerance
 
 SUBSET_IMAGES = 10_000
 SUBSET_EPOCHS = 3
@@ -166,7 +166,8 @@ def evaluate_policy(curves: Sequence[Sequence[float]], policy: Policy, orders: i
 POLICIES = [
     Policy("none", "none"),
     # the search's default (search/study.py make_pruner): the median less a closing tolerance
-    Policy("default (tolerant median)", "tolerant", warmup=2, startup=1, margin=1.0, floor=DEFAULT_FLOOR),
+    Policy("default (tolerant median)", "tolerant", warmup=DEFAULT_WARMUP, startup=DEFAULT_STARTUP,
+           margin=DEFAULT_MARGIN, floor=DEFAULT_FLOOR),
     *[Policy(f"median, warm-up {w}", "percentile", keep=0.5, warmup=w) for w in (1, 2, 3, 5)],
     *[Policy(f"top 75%, warm-up {w}", "percentile", keep=0.75, warmup=w) for w in (1, 3)],
     *[Policy(f"top 25%, warm-up {w}", "percentile", keep=0.25, warmup=w) for w in (1, 3)],

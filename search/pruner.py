@@ -20,6 +20,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 DEFAULT_FLOOR = 0.15  # accuracy points, about three seed standard deviations late in the run
+DEFAULT_MARGIN = 1.0  # accuracy points a trial may trail the median by at step 0
+DEFAULT_WARMUP = 2  # first step judged: val@2 ranks the final result nearly as well as val@3 (bench fidelity)
+DEFAULT_STARTUP = 1  # finished trials before any pruning: with baselines, the hand design
 
 
 def tolerance(step: int, epochs: int, *, margin: float, floor: float) -> float:

@@ -10,7 +10,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.config import PRUNERS, SAMPLERS, SearchConfig, default_storage
 from search.errors import UserError
-from search.pruner import DEFAULT_FLOOR, TolerantMedianPruner
+from search.pruner import DEFAULT_FLOOR, DEFAULT_MARGIN, DEFAULT_STARTUP, DEFAULT_WARMUP, TolerantMedianPruner
 from search.storage import open_storage, sqlite_path
 from search.trials import start_label
 from space.count import count_params
@@ -43,7 +43,8 @@ def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
         # fidelity) once one trial has finished: with baselines that is the hand design, so a
         # candidate has to keep pace with it, within a tolerance that closes by the last epoch
         # down to a floor of about three seed standard deviations (search/pruner.py).
-        return TolerantMedianPruner(epochs, margin=1.0, warmup=min(2, epochs - 1), startup=1, floor=DEFAULT_FLOOR)
+        return TolerantMedianPruner(epochs, margin=DEFAULT_MARGIN, warmup=min(DEFAULT_WARMUP, epochs - 1),
+                                    startup=DEFAULT_STARTUP, floor=DEFAULT_FLOOR)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs, reduction_factor=3)
     if name == "none":
