@@ -17,6 +17,7 @@ Heavy imports (torch, optuna) happen inside each command, so `--help` answers at
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -231,7 +232,7 @@ def cmd_bench(argv: list[str]) -> int:
     g.add_argument("--separable", action=argparse.BooleanOptionalAction, default=True,
                    help="draw from the search's default space with separable blocks (--no-separable: the plain space)")
     g = p.add_argument_group("fidelity")
-    g.add_argument("--designs", type=int, default=24, help="random designs drawn at --budget (presets are added)")
+    g.add_argument("--designs", type=int, default=24, help="random designs drawn at --budget (the search's start points there are added)")
     g.add_argument("--epochs", type=int, default=15, help="full fidelity: epochs per design")
     g.add_argument("--seed", type=int, default=0, help="draw and training seed")
     g.add_argument("--out", type=Path, default=Path("studies/fidelity.json"), help="raw curves (resumable)")
@@ -287,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: the running trial was closed as failed; run the same command to resume",
               file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
     except Exception as e:  # known error types become one line; anything else is a bug: traceback
         code = _exit_code(e)
         if code is None:

@@ -3,7 +3,8 @@
     python -m search bench fidelity --designs 24                     # train, then analyse
     python -m search bench fidelity --analyse studies/fidelity.json  # re-use stored curves
 
-Each design (random draws from the space at the budget, plus the presets) is trained once at full
+Each design (random draws from the space at the budget, plus the search's start points: the
+presets, fitted to the budget where they exceed it) is trained once at full
 fidelity (all epochs, 50k train / 10k val). Per epoch we keep validation accuracy, training loss
 and wall seconds (evaluation included), and after each design the JSON file is rewritten, so an
 interrupted run resumes where it stopped. Cheap signals scored per design:
@@ -38,6 +39,7 @@ SUBSET_IMAGES = 10_000
 SUBSET_EPOCHS = 3
 PREFIX_EPOCHS = (1, 2, 3, 5, 8)
 ORDERS = 500  # random trial orders each pruning policy is replayed in
+STARTS = "search"  # the designs besides the draws: the search's start points (stored files say which)
 
 
 # --- statistics (pure) --------------------------------------------------------------------------
@@ -242,21 +244,29 @@ def synflow(spec) -> float:
 
 def draw_designs(n: int, budget: int, epochs: int, seed: int,
                  separable: bool = True) -> list[tuple[str, object, object]]:
-    """(label, spec, recipe): the presets, then n random draws from the search's space at `budget`."""
+    """(label, spec, recipe): the search's start points at `budget` (the presets that fit it, the
+    others fitted to it, and with `separable` their separable variants), then n random draws from
+    the search's space. Nothing over budget: a preset is what the search would train."""
     import optuna
 
-    from space import PRESETS, Infeasible, sample
+    from search.study import start_points
+    from search.trials import start_label
+    from space import Infeasible, sample
 
-    out = [(name, s, replace(r, epochs=epochs)) for name, (s, r) in PRESETS.items()]
+    def drawn(trial) -> tuple[object, object]:
+        d = sample(trial, budget, epochs, separable=separable)
+        return d.spec, d.recipe
+
+    out = [(start_label(attrs), *drawn(optuna.trial.FixedTrial(params)))
+           for params, attrs in start_points(budget, epochs, separable)]
+    starts = len(out)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    while len(out) < n + len(PRESETS):
+    while len(out) < n + starts:
         trial = study.ask()
         try:
-            d = sample(trial, budget, epochs, separable=separable)
+            out.append((f"draw-{trial.number}", *drawn(trial)))
         except Infeasible:
-            study.tell(trial, 0.0)
-            continue
-        out.append((f"draw-{trial.number}", d.spec, d.recipe))
+            pass
         study.tell(trial, 0.0)
     return out
 
@@ -293,7 +303,7 @@ def run_fidelity(*, designs: int, budget: int, epochs: int, seed: int, out: Path
     """Train every design not yet in `out` (resumable); return all records."""
     from trainers import load_data
 
-    header = {"budget": budget, "epochs": epochs, "seed": seed, "separable": separable}
+    header = {"budget": budget, "epochs": epochs, "seed": seed, "separable": separable, "starts": STARTS}
     records = _resumable_records(out, header)
     have = {r["label"] for r in records}
     todo = [d for d in draw_designs(designs, budget, epochs, seed, separable) if d[0] not in have]
@@ -318,9 +328,12 @@ def _resumable_records(out: Path, header: dict) -> list[dict]:
         records = stored["records"]
     except (ValueError, KeyError, TypeError):
         raise UserError(f"{out}: not a fidelity file (expected JSON with 'records'); pick another --out") from None
-    # files written before the option existed drew from the plain space
-    stored = {"separable": False, **stored}
-    diff = [f"{k}={stored[k]!r} (asked {v!r})" for k, v in header.items() if k in stored and stored[k] != v]
+    # files written before these keys existed drew from the plain space, with the presets as they are
+    stored = {"separable": False, "starts": "presets", **stored}
+    diff = [f"{k}={stored[k]!r} (asked {v!r})" for k, v in header.items() if k != "starts" and k in stored and stored[k] != v]
     if diff:
         raise UserError(f"{out} was drawn with " + ", ".join(diff) + "; resume it with the same settings or pick another --out")
+    if stored["starts"] != header["starts"]:
+        raise UserError(f"{out} trained the presets as they are, not the search's start points; "
+                        "--analyse still reads it; pick another --out to train")
     return records

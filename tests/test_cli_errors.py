@@ -2,11 +2,13 @@
 
 import json
 import shutil
+import subprocess
+import sys
 
 import optuna
 import pytest
 
-from conftest import run_cli
+from conftest import cli_env, run_cli
 from trainers.fetch import RAW_FILES, raw_dir
 
 
@@ -143,3 +145,13 @@ def test_unwritable_output_folder_is_answered_before_training(tmp_path):
                    "--data-dir", str(tmp_path / "no-data-here"), cwd=tmp_path, env={"BUDGETNAS_OFFLINE": "1"})
     check_error(proc, "output folder")
     assert not (tmp_path / "no-data-here").exists()
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
+    # `python -m search show --preset seed-004 | head -1`: the reader is gone before the first write
+    proc = subprocess.Popen([sys.executable, "-m", "search", "show", "--preset", "seed-004"], cwd=tmp_path,
+                            env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err

@@ -77,12 +77,24 @@ def test_default_pruner_replay_tolerates_early_lag_and_prunes_late():
 
 @pytest.mark.parametrize("separable", [False, True])
 def test_draws_come_from_the_searched_space_within_budget(separable):
-    from space import PRESETS, count_params
+    from space import count_params
+    from search.study import start_points
 
-    drawn = F.draw_designs(12, 4000, 15, seed=3, separable=separable)[len(PRESETS):]
-    assert len(drawn) == 12 and all(count_params(spec) <= 4000 for _, spec, _ in drawn)
-    has_sep = any(b.separable for _, spec, _ in drawn for b in spec.blocks)
+    designs = F.draw_designs(12, 4000, 15, seed=3, separable=separable)
+    starts = len(start_points(4000, 15, separable))
+    assert len(designs) == starts + 12 and all(count_params(spec) <= 4000 for _, spec, _ in designs)
+    has_sep = any(b.separable for _, spec, _ in designs[starts:] for b in spec.blocks)
     assert has_sep == separable
+
+
+def test_the_designs_start_with_the_searchs_start_points():
+    # at 8,000 seed-004 fits and is trained as it is; seed-000 (9,060) only fitted to the budget
+    from space import PRESETS
+
+    labels = {label: spec for label, spec, _ in F.draw_designs(0, 8000, 15, seed=0, separable=True)}
+    assert labels["seed-004"] == PRESETS["seed-004"][0]
+    assert {"seed-000 fitted", "seed-002 fitted", "seed-004 separable"} <= set(labels)
+    assert "seed-000" not in labels
 
 
 def test_resume_with_other_settings_is_refused_in_one_line(tmp_path):
@@ -93,6 +105,10 @@ def test_resume_with_other_settings_is_refused_in_one_line(tmp_path):
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "separable=False (asked True)" in proc.stderr
     assert json.loads(path.read_text()) == stored  # nothing lost
+    path.write_text(json.dumps({**stored, "separable": True}))  # the presets as they are, not fitted
+    proc = run_cli("bench", "fidelity", "--out", str(path), "--designs", "1", cwd=tmp_path)
+    assert proc.returncode != 0 and proc.stderr.strip().count("\n") == 0
+    assert "not the search's start points" in proc.stderr
     path.write_text("not json")
     proc = run_cli("bench", "fidelity", "--out", str(path), cwd=tmp_path)
     assert proc.returncode != 0 and "not a fidelity file" in proc.stderr
