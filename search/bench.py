@@ -238,7 +238,7 @@ def bench_fidelity(*, designs: int, budget: int, epochs: int, seed: int, out: Pa
             raise UserError(f"--designs must be >= 0 and --epochs >= 1, got {designs} and {epochs}")
         dev = resolve_device(device)
         print(f"fidelity: {designs} designs drawn at budget {budget:,} from {_space_name(separable)}, plus the "
-              f"presets, {epochs} epochs each on 50,000 / 10,000 images, device {dev}; raw curves -> {out}")
+              f"search's start points there, {epochs} epochs each on 50,000 / 10,000 images, device {dev}; raw curves -> {out}")
         records = fidelity.run_fidelity(designs=designs, budget=budget, epochs=epochs, seed=seed,
                                         out=out, data_dir=data_dir, device=dev, separable=separable)
     print(fidelity.format_analysis(fidelity.analyse(records)))
