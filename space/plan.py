@@ -7,8 +7,10 @@ about what the network is; the tests then check the counts against what torch it
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from space.spec import ArchSpec
+if TYPE_CHECKING:  # only for annotations: the plan reads a spec's fields, it builds none
+    from space.spec import ArchSpec
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,14 @@ def plan(spec: ArchSpec) -> list[Op]:
         if bn and spec.bn_after_relu:
             same("bn", affine=spec.bn == "affine")
 
+    n_convs = sum(len(b.widths) for b in spec.blocks)
     for block in spec.blocks:
         for width in block.widths:
             conv3x3(width, block.padding, block.separable)
             norm_act()
-            if spec.dropout > 0 and spec.dropout_at == "conv":
+            n_convs -= 1
+            # with head "gap" the last conv's maps are the logits: no dropout on them
+            if spec.dropout > 0 and spec.dropout_at == "conv" and (n_convs or spec.head != "gap"):
                 same("dropout", p=spec.dropout)
         if block.transition:
             conv(block.transition, 1)
@@ -85,6 +90,8 @@ def plan(spec: ArchSpec) -> list[Op]:
 
     if spec.head == "conv_gap":
         head_convs()
+        gap()
+    elif spec.head == "gap":
         gap()
     else:
         gap()

@@ -9,6 +9,7 @@ from typing import Any
 from space.errors import InputError
 
 SCHEDULES = ("step", "onecycle")
+OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
 class RecipeError(InputError):
@@ -18,11 +19,12 @@ class RecipeError(InputError):
 @dataclass(frozen=True)
 class Recipe:
     epochs: int = 15  # passes over the training set
-    batch_size: int = 128  # images per SGD step
+    batch_size: int = 128  # images per optimizer step
+    optimizer: str = "sgd"  # sgd (with momentum), adam, or adamw (decoupled weight decay)
     lr: float = 0.05  # initial (step) or peak (onecycle) learning rate
-    momentum: float = 0.9  # SGD momentum, as in every seed notebook
-    nesterov: bool = False  # Nesterov momentum
-    weight_decay: float = 0.0  # L2 penalty
+    momentum: float = 0.9  # SGD momentum, as in every seed notebook; Adam's beta1 stays 0.9
+    nesterov: bool = False  # Nesterov momentum (sgd only)
+    weight_decay: float = 0.0  # L2 penalty (sgd, adam) or decoupled decay (adamw)
     label_smoothing: float = 0.0  # cross-entropy label smoothing
     schedule: str = "step"  # step: StepLR stepped once per epoch; onecycle: per batch
     step_size: int = 8  # StepLR: epochs between decays
@@ -44,6 +46,7 @@ class Recipe:
             "momentum": 0 <= self.momentum < 1,
             "weight_decay": self.weight_decay >= 0,
             "label_smoothing": 0 <= self.label_smoothing < 1,
+            "optimizer": self.optimizer in OPTIMIZERS,
             "schedule": self.schedule in SCHEDULES,
             "step_size": self.step_size >= 1,
             "gamma": 0 < self.gamma <= 1,

@@ -20,7 +20,9 @@ from typing import Any
 from space.errors import InputError
 
 BN_MODES = ("none", "affine", "plain")  # plain: normalize only, no learnable scale/shift
-HEADS = ("conv_gap", "gap_conv")  # 1x1 convs to classes before / after the global avg pool
+# conv_gap / gap_conv: 1x1 convs to the classes before / after the global average pool;
+# gap: no 1x1 head at all, the last 3x3 conv is num_classes wide and GAP reads its maps as logits
+HEADS = ("conv_gap", "gap_conv", "gap")
 DROPOUT_SITES = ("conv", "pool")  # after every 3x3 conv unit, or only after each max-pool
 
 
@@ -51,7 +53,7 @@ class ArchSpec:
     dropout: float = 0.0  # dropout probability, 0 = none
     dropout_at: str = "conv"  # where dropout sits: after each 3x3 conv unit, or after each pool
     transition_act: bool = False  # give 1x1 transitions the same bn/relu as 3x3 convs
-    head: str = "conv_gap"  # conv_gap: 1x1 convs then GAP; gap_conv: GAP then 1x1 convs
+    head: str = "conv_gap"  # conv_gap: 1x1 convs then GAP; gap_conv: GAP then 1x1 convs; gap: GAP only
     head_hidden: int = 0  # width of an optional hidden 1x1 layer in the head; 0 = none
     head_relu: bool = False  # relu between the hidden head layer and the output layer
 
@@ -153,4 +155,10 @@ def validate(spec: ArchSpec) -> None:
             if size < 2:
                 raise SpecError(f"blocks[{i}].pool: the feature map is {size}x{size}, too small to pool")
             size //= 2
-
+    if spec.head == "gap":
+        last = spec.blocks[-1]
+        if last.widths[-1] != spec.num_classes or last.transition or last.pool or spec.head_hidden:
+            raise SpecError(
+                f"head: 'gap' needs the last 3x3 conv {spec.num_classes} wide (num_classes), with no "
+                "transition, pool or head_hidden after it"
+            )

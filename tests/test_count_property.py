@@ -31,14 +31,20 @@ def random_spec(rng: random.Random) -> ArchSpec:
             )
             for _ in range(rng.randint(1, 4))
         )
+        num_classes, head = rng.choice([10, 10, 2, 7]), rng.choice(HEADS)
+        if head == "gap":  # the last 3x3 conv is the classifier: num_classes wide, nothing after it
+            last = blocks[-1]
+            blocks = blocks[:-1] + (Block(last.widths[:-1] + (num_classes,), padding=last.padding,
+                                          separable=last.separable),)
         try:
             return ArchSpec(
                 blocks=blocks, in_channels=rng.choice([1, 1, 3]), in_size=rng.choice([28, 28, 32, 20]),
-                num_classes=rng.choice([10, 10, 2, 7]), bn=rng.choice(BN_MODES),
+                num_classes=num_classes, bn=rng.choice(BN_MODES),
                 bn_after_relu=rng.random() < 0.5, conv_bias=rng.random() < 0.3,
                 dropout=rng.choice([0.0, 0.05, 0.2]), dropout_at=rng.choice(DROPOUT_SITES),
-                transition_act=rng.random() < 0.5, head=rng.choice(HEADS),
-                head_hidden=rng.choice([0, 0, rng.randint(1, 32)]), head_relu=rng.random() < 0.5,
+                transition_act=rng.random() < 0.5, head=head,
+                head_hidden=0 if head == "gap" else rng.choice([0, 0, rng.randint(1, 32)]),
+                head_relu=rng.random() < 0.5,
             )
         except SpecError:
             continue  # geometry that shrinks below 1x1: draw again

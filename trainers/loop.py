@@ -126,6 +126,9 @@ def _layout(x: torch.Tensor) -> torch.Tensor:
 
 
 def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    if recipe.optimizer in ("adam", "adamw"):
+        cls = torch.optim.Adam if recipe.optimizer == "adam" else torch.optim.AdamW
+        return cls(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     return torch.optim.SGD(
         model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
         nesterov=recipe.nesterov and recipe.momentum > 0, weight_decay=recipe.weight_decay,
@@ -152,7 +155,7 @@ def train(
     compile: bool = False,
     precision: str = "fp32",
 ) -> TrainResult:
-    """Train with SGD + StepLR (per epoch) or OneCycle (per batch); evaluate `evals` each epoch.
+    """Train with SGD / Adam / AdamW and StepLR (per epoch) or OneCycle (per batch); evaluate `evals` each epoch.
 
     `report(stats)` is called after every epoch; returning True stops training (pruning).
     Raises NonFiniteLoss when the loss becomes NaN/inf. Same seed, same device => same curve.

@@ -1,0 +1,75 @@
+"""The leaderboard: confirmed designs by mean validation accuracy over the confirmation seeds, then
+the rest by the search's validation accuracy. Test accuracy is shown, never used to rank: after
+confirmation on the training split ("test"), and after the refit on train + val ("refit")."""
+
+from __future__ import annotations
+
+import optuna
+
+from search.store import records
+from search.store.records import start_label
+from search.store.selection import rank_key, ranked
+from trainers.datasets import DATASETS
+
+
+def leaderboard_rows(study: optuna.Study, limit: int = 10) -> list[dict]:
+    """Pure data: one dict per trial, best first (confirmed ones lead)."""
+    rows = []
+    for t in ranked(study)[:limit]:
+        c, r = records.confirm_record(t), records.refit_record(t)
+        confirmed, val = rank_key(t)
+        rows.append({
+            "trial": t.number, "params": records.params(t), "val_acc": val,
+            "val_std": c.get("val_acc_std") if confirmed else None, "search_val": t.value,
+            "baseline": start_label(t.user_attrs), "macs": records.macs(t),
+            "test_mean": c.get("test_acc_mean") if confirmed else None, "test_std": c.get("test_acc_std"),
+            "test_min": c.get("test_acc_min"), "consistency": c.get("consistency"),
+            "first_at_target": c.get("first_epoch_at_target"), "seeds": c.get("seeds") if confirmed else None,
+            "refit_mean": r.get("test_acc_mean"), "refit_std": r.get("test_acc_std"),
+            "refit_images": r.get("train_images"),
+        })
+    return rows
+
+
+def _fmt(v: object, spec: str = "") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _pm(mean: float | None, std: float | None) -> str:
+    return "-" if mean is None else f"{mean:.2f} ± {std:.2f}"
+
+
+def format_leaderboard(rows: list[dict], budget: int | None = None, target: float | None = None) -> str:
+    target = target if target is not None else DATASETS["mnist"].target
+    at = f"@{target:g}"
+    head = (f"{'#':>3} {'trial':>5} {'params':>7} {'val %':>7} {'test % (mean±std)':>18} "
+            f"{'min':>6} {'last3':>6} {at:>6} {'refit test %':>14}  note")
+    lines = [head, "-" * len(head)]
+    for i, r in enumerate(rows, 1):
+        lines.append(
+            f"{i:>3} {r['trial']:>5} {_fmt(r['params'], 'd'):>7} {_fmt(r['val_acc'], '.2f'):>7} "
+            f"{_pm(r['test_mean'], r['test_std']):>18} {_fmt(r['test_min'], '.2f'):>6} "
+            f"{_fmt(r['consistency'], '.2f'):>6} {_fmt(r['first_at_target']):>6} {_pm(r['refit_mean'], r['refit_std']):>14}  "
+            f"{r['baseline']}"
+            + (f" ({r['seeds']} seeds)" if r["seeds"] else "")
+        )
+    if budget is not None:
+        lines.append(f"budget: {budget} params; ranked by val = mean validation accuracy over the confirmation "
+                     "seeds (search validation if not confirmed); test is reported, never used to rank; "
+                     f"last3 = worst test accuracy over the last 3 epochs of any seed; {at} = first epoch "
+                     f"at >= {target:g}% test; refit test = mean test accuracy after training again on "
+                     "train + val with the same seeds (chooses nothing; export ships these weights)")
+    return "\n".join(lines)
+
+
+def winner_line(rows: list[dict]) -> str:
+    if not rows:
+        return "no completed trial yet"
+    w = rows[0]
+    if w["test_mean"] is None:
+        return f"best so far: trial {w['trial']}, {w['params']} params, val {w['val_acc']:.2f}% (not confirmed)"
+    return (f"winner: trial {w['trial']}, {w['params']} params, val {w['val_acc']:.2f}% ± {w['val_std']:.2f}, "
+            f"test {w['test_mean']:.2f}% ± {w['test_std']:.2f} over {w['seeds']} seeds "
+            f"(min {w['test_min']:.2f}%, last-3 min {w['consistency']:.2f}%)"
+            + (f"; refit on {w['refit_images']:,} images: test {w['refit_mean']:.2f}% ± {w['refit_std']:.2f}"
+               if w["refit_mean"] is not None else ""))

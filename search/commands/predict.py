@@ -1,0 +1,72 @@
+"""`python -m search predict --model DIR IMAGE...`: digit and confidence per image file.
+
+Images of any size are brought to MNIST's form: grayscale, white digit on black (inverted when
+the background is light), the digit's bounding box scaled so its longer side is 20 px, then
+placed in a 28x28 frame with its centre of mass at the centre.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from search.errors import UserError
+from space import ArchSpec, build
+
+
+def load_export(folder: Path) -> tuple[torch.nn.Module, dict]:
+    meta_path = Path(folder) / "spec.json"
+    if not meta_path.is_file():
+        raise UserError(f"{folder} is not an export folder (no spec.json); run `python -m search export` first")
+    meta = json.loads(meta_path.read_text())
+    model = build(ArchSpec.from_dict(meta["spec"]))
+    model.load_state_dict(torch.load(Path(folder) / "weights.pt", weights_only=True))
+    return model.eval(), meta
+
+
+def mnist_like(img: Image.Image, size: int = 28, box: int = 20) -> np.ndarray:
+    """Any image -> float32 [size, size] in [0, 1], MNIST-style (see the module docstring)."""
+    a = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+    if a.mean() > 0.5:
+        a = 1.0 - a
+    ys, xs = np.nonzero(a > 0.1)
+    if len(ys) == 0:
+        return np.zeros((size, size), np.float32)
+    a = a[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    h, w = a.shape
+    scale = box / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    a = np.asarray(Image.fromarray((a * 255).astype(np.uint8)).resize((nw, nh), Image.BILINEAR), np.float32) / 255
+    frame = np.zeros((size, size), np.float32)
+    total = a.sum()
+    cy, cx = ((np.indices(a.shape) * a).reshape(2, -1).sum(1) / total) if total > 0 else (nh / 2, nw / 2)
+    top, left = int(round(size / 2 - cy)), int(round(size / 2 - cx))
+    top, left = min(max(top, 0), size - nh), min(max(left, 0), size - nw)
+    frame[top : top + nh, left : left + nw] = a
+    return frame
+
+
+def predict_images(model: torch.nn.Module, meta: dict, images: list[Image.Image]) -> list[tuple[int, float]]:
+    norm = meta["normalize"]
+    x = torch.from_numpy(np.stack([mnist_like(im) for im in images]))[:, None]
+    with torch.no_grad():
+        probs = torch.softmax(model((x - norm["mean"]) / norm["std"]), dim=1)
+    conf, digit = probs.max(1)
+    return list(zip(digit.tolist(), conf.tolist()))
+
+
+def predict_files(folder: Path, paths: list[Path]) -> int:
+    model, meta = load_export(folder)
+    images = []
+    for p in paths:
+        try:
+            images.append(Image.open(p))
+        except (FileNotFoundError, UnidentifiedImageError, IsADirectoryError) as e:
+            raise UserError(f"{p}: not a readable image ({type(e).__name__})") from None
+    for p, (digit, conf) in zip(paths, predict_images(model, meta, images)):
+        print(f"{p}: {digit} ({conf:.1%})")
+    return 0

@@ -1,0 +1,85 @@
+"""Pure data extraction for the report: plain trials in, plain lists and dicts out (no plotting)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from optuna.trial import FrozenTrial, TrialState
+
+from search.store import records
+from search.store.records import completed, is_counted
+
+
+def trained(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    return [t for t in trials if is_counted(t)]
+
+
+def history(trials: Sequence[FrozenTrial]) -> list[dict]:
+    """Completed trials in order with the best value so far."""
+    out, best = [], None
+    for t in sorted(completed(trials), key=lambda t: t.number):
+        best = t.value if best is None else max(best, t.value)
+        out.append({"number": t.number, "value": t.value, "best": best})
+    return out
+
+
+def pareto_front(points: Sequence[tuple[int, float, int]]) -> list[tuple[int, float, int]]:
+    """(params, accuracy, number) points no other point beats on both: fewer params, higher acc."""
+    front, best_acc = [], float("-inf")
+    for p in sorted(points, key=lambda p: (p[0], -p[1])):
+        if p[1] > best_acc:
+            front.append(p)
+            best_acc = p[1]
+    return front
+
+
+def params_vs_accuracy(trials: Sequence[FrozenTrial]) -> dict:
+    pts = [(records.params(t), t.value, t.number) for t in completed(trials) if records.params(t) is not None]
+    return {"points": pts, "front": pareto_front(pts)}
+
+
+def curves(trials: Sequence[FrozenTrial]) -> list[dict]:
+    """Per-epoch validation accuracy of every trained trial, pruned ones included."""
+    return [{"number": t.number, "state": t.state.name.lower(),
+             "epochs": sorted(t.intermediate_values), "values": [t.intermediate_values[k] for k in sorted(t.intermediate_values)]}
+            for t in trained(trials) if t.intermediate_values]
+
+
+def numeric_params(trials: Sequence[FrozenTrial]) -> dict:
+    """Columns for parallel coordinates: numeric params present in every completed trial + value."""
+    done = [t for t in completed(trials) if t.params]
+    if not done:
+        return {"columns": {}, "value": []}
+    names = sorted(set.intersection(*(set(t.params) for t in done)))
+    names = [n for n in names if all(isinstance(t.params[n], (int, float)) and not isinstance(t.params[n], bool) for t in done)]
+    return {"columns": {n: [t.params[n] for t in done] for n in names}, "value": [t.value for t in done]}
+
+
+def confirmed(trials: Sequence[FrozenTrial]) -> list[dict]:
+    """Test curves of the confirmed designs, then of the refit ones, one entry per seed."""
+    out = []
+    for stage, record in ((records.CONFIRM, records.confirm_record), (records.REFIT, records.refit_record)):
+        for t in trials:
+            c = record(t)
+            if c:
+                for seed, curve in enumerate(c["test_acc"]):
+                    out.append({"number": t.number, "seed": seed, "stage": stage, "images": c.get("train_images"),
+                                "params": records.params(t), "test_acc": curve})
+    return out
+
+
+def anytime(trials: Sequence[FrozenTrial]) -> list[dict]:
+    """Best validation accuracy against wall time since the study's first trial started.
+
+    Time is what the trials' own timestamps say, so it includes every worker and every resume.
+    """
+    done = [t for t in completed(trials) if t.datetime_complete is not None]
+    starts = [t.datetime_start for t in trained(trials) if t.datetime_start is not None]
+    if not done or not starts:
+        return []
+    t0, out, best = min(starts), [], None
+    for t in sorted(done, key=lambda t: t.datetime_complete):
+        if best is None or t.value > best:
+            best = t.value
+            out.append({"seconds": (t.datetime_complete - t0).total_seconds(), "best": best, "number": t.number})
+    return out

@@ -1,0 +1,93 @@
+"""The default pruner: the median rule, with a tolerance that shrinks by the last epoch to a floor.
+
+A plain median pruner with the hand design as its only finished trial prunes nearly every draw
+after epoch 2 (the hand design is ahead there; good draws catch up later), so nothing finishes and
+TPE only learns "fast at epoch 2". With a tolerance of `margin * (1 - epoch / epochs)` percentage
+points, a candidate may trail early and must catch up by the end. The tolerance is floored above
+one design's seed-to-seed spread, so a design is not pruned against another seed of itself late in
+its run (RESULTS.md, "Noise and the pruner's floor").
+
+`stops` is the rule itself, a pure function: the pruner applies it to the study, and the replays
+(`bench fidelity`, `noise`) apply it to stored curves, so all three judge alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+
+@dataclass(frozen=True)
+class PruneRule:
+    margin: float = 0.0  # accuracy points a trial may trail the bar by at step 0, closing linearly
+    floor: float = 0.0  # the tolerance never falls below this (accuracy points)
+    warmup: int = 1  # first step at which a trial may be stopped
+    startup: int = 1  # finished trials needed before any stop
+    keep: float = 0.5  # share of the finished trials a trial must stay among (0.5: the median)
+
+
+# About three seed standard deviations late in the run (RESULTS.md, "Noise and the pruner's
+# floor"); judged from epoch 2, whose ranking is nearly that of epoch 3 (RESULTS.md, "Fidelity");
+# after one finished trial: with baselines, the hand design.
+DEFAULT_RULE = PruneRule(margin=1.0, floor=0.15, warmup=2, startup=1)
+
+
+def tolerance(step: int, epochs: int, *, margin: float, floor: float) -> float:
+    """Accuracy points a trial may trail the bar by at `step`: margin closing linearly, floored."""
+    return max(floor, margin * max(0.0, 1 - step / epochs))
+
+
+def quantile(xs: Sequence[float], q: float) -> float:
+    """Linear interpolation between order statistics, as numpy.percentile (what Optuna uses)."""
+    s = sorted(xs)
+    pos = q * (len(s) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def bar(rule: PruneRule, step: int, epochs: int, finished: Sequence[float]) -> float | None:
+    """The value a trial must have reached by `step`, given the finished trials' values there;
+    None while too few trials have finished."""
+    if len(finished) < max(rule.startup, 1):
+        return None
+    return quantile(finished, 1 - rule.keep) - tolerance(step, epochs, margin=rule.margin, floor=rule.floor)
+
+
+def stops(rule: PruneRule, step: int, epochs: int, best: float, finished: Sequence[float]) -> bool:
+    """Whether a trial whose best value up to `step` is `best` stops there (never before the
+    warm-up). The objective never asks at the last epoch: a trial that paid for every epoch
+    completes; the replays skip it too (`replay_epochs`)."""
+    if step < rule.warmup:
+        return False
+    b = bar(rule, step, epochs, finished)
+    return b is not None and best < b
+
+
+def replay_epochs(epochs: int) -> range:
+    """The epochs at which the search asks the pruner: every one but the last."""
+    return range(1, epochs)
+
+
+class TolerantMedianPruner(optuna.pruners.BasePruner):
+    def __init__(self, epochs: int, rule: PruneRule = DEFAULT_RULE) -> None:
+        self.epochs = epochs  # the step at which the closing margin reaches zero (the floor remains)
+        self.rule = rule
+
+    def finished_at(self, study: optuna.Study, step: int) -> list[float]:
+        return [t.intermediate_values[step] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if step in t.intermediate_values]
+
+    def bar(self, study: optuna.Study, step: int) -> float | None:
+        """The accuracy a trial must have reached by `step`, or None (not enough finished trials)."""
+        return bar(self.rule, step, self.epochs, self.finished_at(study, step))
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None:
+            return False
+        best = max(trial.intermediate_values.values())
+        return stops(self.rule, step, self.epochs, best, self.finished_at(study, step))

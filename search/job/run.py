@@ -1,0 +1,83 @@
+"""`python -m search --budget B --trials N`: the whole job, from data to a confirmed winner.
+
+It follows the README's "How a search runs": checks first, the data on the device once, the study
+with its start points, the trials (one process or several workers), confirmation over seeds,
+the refit of the winner, then the leaderboard.
+"""
+
+from __future__ import annotations
+
+import time
+
+import optuna
+
+from search.commands.leaderboard import format_leaderboard, leaderboard_rows, winner_line
+from search.config import SearchConfig, study_data, validate
+from search.errors import EXIT_TOO_MANY_FAILURES, SearchFailed, TooManyFailures
+from search.job.confirm import Retrainer, confirm_top, refit_top
+from search.job.progress import Progress, clock
+from search.job.starts import create_or_resume
+from search.job.worker import run_worker, run_workers
+from search.store.storage import open_annotating_storage
+from search.store.study import artifact_dir, load_existing, open_search_storage
+from trainers.data import DeviceData
+from trainers.datasets import target_accuracy
+from trainers.loop import resolve_device
+
+
+def run_search(cfg: SearchConfig, log=print) -> int:
+    validate(cfg)  # 1. every check that needs no data and no storage
+    device = resolve_device(cfg.device)
+    storage = open_search_storage(cfg)  # a bad storage or a mismatched study: answered before any data
+    t0 = time.monotonic()
+    data = study_data(cfg, device, log=log)  # 1. the data on the device, once
+    study = create_or_resume(storage, cfg)  # 2. baselines and start points first
+    log(f"study {cfg.study_name!r} in {cfg.storage}: budget {cfg.budget} params, {cfg.trials} trials "
+        f"x {cfg.epochs} epochs on {cfg.dataset} ({len(data.train)} train / {len(data.val)} val images), "
+        f"device {device}, {cfg.workers} worker(s)")
+    run_trials(study, storage, cfg, data, t0, log)  # 3-4. sample, train, prune
+    log(f"search: {time.monotonic() - t0:.0f}s")
+    if cfg.top_k > 0:
+        confirm_and_refit(cfg, data, log)  # 5-6. seeds on the finalists, then the winner on every image
+    final = load_existing(cfg.study_name, cfg.storage)
+    rows = leaderboard_rows(final)
+    log(format_leaderboard(rows, cfg.budget, target_accuracy(cfg.dataset, cfg.target)))
+    log(winner_line(rows))
+    log(f"total wall time: {time.monotonic() - t0:.0f}s; "
+        f"dashboard: optuna-dashboard {cfg.storage} --artifact-dir {artifact_dir(final)}")
+    return 0
+
+
+def run_trials(study: optuna.Study, storage, cfg: SearchConfig, data: DeviceData, t0: float, log) -> None:
+    """Trials until the study holds cfg.trials finished ones (or the timeout); progress as they end."""
+    progress = Progress(cfg.trials, [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()])
+    try:
+        if cfg.workers == 1:
+            run_worker(study, storage, cfg, data, on_trial=progress.update,
+                       on_epoch=lambda n, s: progress.epoch(n, s, cfg.epochs),
+                       deadline=t0 + cfg.timeout if cfg.timeout else None)
+        else:
+            codes = run_workers(cfg, study, progress.update, progress.running_trials)
+            if EXIT_TOO_MANY_FAILURES in codes:
+                raise TooManyFailures(f"a worker stopped after {cfg.max_failures} consecutive failed trials")
+            if any(c not in (0, EXIT_TOO_MANY_FAILURES) for c in codes):
+                raise SearchFailed(f"worker exit codes {codes}; run the same command to resume")
+    finally:
+        progress.close()
+    if progress.anytime:
+        log("best validation accuracy against wall time (this run): "
+            + ", ".join(f"{clock(s)} {v:.2f}% (trial {n})" for s, v, n in progress.anytime))
+
+
+def confirm_and_refit(cfg: SearchConfig, data: DeviceData, log) -> None:
+    annotating = open_annotating_storage(cfg.storage)  # may add records to finished trials
+
+    def fresh() -> optuna.Study:
+        # a Study caches finished trials, so each stage reads the records the one before wrote
+        return load_existing(cfg.study_name, cfg.storage, storage=annotating)
+
+    study = fresh()
+    r = Retrainer(annotating, data, cfg.confirm_seeds, artifact_dir(study),
+                  target_accuracy(cfg.dataset, cfg.target), cfg.precision, log)
+    confirm_top(r, study, cfg.top_k)
+    refit_top(r, fresh(), cfg.refit)

@@ -1,0 +1,104 @@
+"""Studies in storage: their names, identity (a resume must match), creation, loading, artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from search.config import SearchConfig, default_storage
+from search.errors import UserError
+from search.store.records import has_design
+from search.store.storage import open_storage, sqlite_path
+
+ARTIFACT_ATTR = "artifact_dir"  # study attribute: where confirmed weights and exports are stored
+
+
+def check_study_name(name: str) -> None:
+    if not name or len(name) > 200 or any(c in name for c in "/\\\0") or name.startswith("."):
+        raise UserError(f"--study-name {name!r}: use 1-200 characters, no slashes, not starting with '.'")
+
+
+def check_resumable(storage: optuna.storages.BaseStorage, cfg: SearchConfig) -> None:
+    """Refuse (changing nothing) a stored study of the same name made for another setup."""
+    try:
+        study_id = storage.get_study_id_from_name(cfg.study_name)
+    except KeyError:
+        return
+    stored = storage.get_study_user_attrs(study_id).get("config")
+    if stored is None:
+        return
+    old = SearchConfig.from_dict(stored).identity()
+    diff = [f"{k}={old[k]!r} (asked {v!r})" for k, v in cfg.identity().items() if old[k] != v]
+    if diff:
+        raise UserError(
+            f"study {cfg.study_name!r} was created with " + ", ".join(diff)
+            + "; resume it with the same settings or pick another --study-name"
+        )
+
+
+def default_artifact_dir(cfg: SearchConfig) -> str:
+    """Beside an SQLite file, relative to it (the pair moves together); else under ./studies."""
+    folder = f"{cfg.study_name}-artifacts"
+    return folder if sqlite_path(cfg.storage) is not None else str((Path("studies") / folder).resolve())
+
+
+def open_search_storage(cfg: SearchConfig) -> optuna.storages.RDBStorage:
+    """The storage a search writes to, checked (URL, file, folder, resumability) before any data."""
+    check_study_name(cfg.study_name)
+    storage = open_storage(cfg.storage, heartbeat=cfg.heartbeat)
+    check_resumable(storage, cfg)
+    return storage
+
+
+def open_or_create(storage, cfg: SearchConfig, sampler, pruner) -> optuna.Study:
+    """The study named by `cfg` (created if absent, with its config stored as user attributes)."""
+    try:
+        study = optuna.create_study(study_name=cfg.study_name, storage=storage, sampler=sampler,
+                                    pruner=pruner, direction="maximize")
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(study_name=cfg.study_name, storage=storage, sampler=sampler, pruner=pruner)
+    if "config" not in study.user_attrs:
+        study.set_user_attr("config", cfg.to_dict())
+        study.set_user_attr("objective", "validation accuracy (%) after the last epoch")
+        study.set_user_attr(ARTIFACT_ATTR, default_artifact_dir(cfg))
+    return study
+
+
+def load_existing(study_name: str, storage_url: str | None, *, storage=None) -> optuna.Study:
+    """Open a study for reading (leaderboard, show, export, report); never creates anything."""
+    storage = storage or open_storage(storage_url or default_storage(study_name), create=False)
+    try:
+        return optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        raise UserError(
+            f"no study named {study_name!r} in that storage; it holds: {', '.join(names) or 'none'}"
+        ) from None
+
+
+def trained_trial(study: optuna.Study, number: int) -> FrozenTrial:
+    """Trial `number` of the study, which must have trained a candidate."""
+    found = [t for t in study.get_trials(deepcopy=False) if t.number == number]
+    if not found or not has_design(found[0]):
+        raise UserError(f"study {study.study_name!r} has no trained trial number {number}")
+    return found[0]
+
+
+def study_config(study: optuna.Study) -> SearchConfig:
+    stored = study.user_attrs.get("config")
+    if stored is None:
+        raise UserError(f"study {study.study_name!r} was not made by budgetnas (no stored config)")
+    return SearchConfig.from_dict(stored)
+
+
+def artifact_dir(study: optuna.Study, storage_url: str | None = None) -> Path:
+    """The study's artifact folder, wherever the command runs from (stored with the study)."""
+    cfg = study_config(study)
+    stored = study.user_attrs.get(ARTIFACT_ATTR, str(Path("studies") / f"{study.study_name}-artifacts"))
+    path = Path(stored)
+    db = sqlite_path(storage_url or cfg.storage)
+    if not path.is_absolute() and db is not None and ARTIFACT_ATTR in study.user_attrs:
+        path = db.parent / path
+    return path
