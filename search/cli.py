@@ -9,7 +9,7 @@
     python -m search export --study mnist-b8000 --best --out studies/winner
     python -m search predict --model studies/winner digit.png
     python -m search report --study mnist-b8000
-    python -m search bench data|train|space|workers|fidelity
+    python -m search bench data|train|space|workers|fidelity|recipe
 
 Heavy imports (torch, optuna) happen inside each command, so `--help` answers at once.
 """
@@ -108,7 +108,7 @@ def cmd_search(argv: list[str]) -> int:
 
     cfg = SearchConfig.from_args(a)
     validate(cfg)  # before torch/optuna load: bad input is answered at once
-    from search.run import run_search
+    from search.job.run import run_search
 
     return run_search(cfg)
 
@@ -132,8 +132,8 @@ def cmd_show(argv: list[str]) -> int:
     _design_args(p, with_trial=True)
     _study_args(p)
     a = p.parse_args(argv)
-    from search.describe import describe_design
-    from search.designs import pick_design
+    from search.commands.describe import describe_design
+    from search.commands.designs import pick_design
 
     spec, recipe, label = pick_design(preset=a.preset, spec=a.spec, trial=a.trial, study=a.study, storage=a.storage)
     print(describe_design(spec, recipe, label))
@@ -160,7 +160,7 @@ def cmd_train(argv: list[str]) -> int:
     g.add_argument("--val-size", type=int, default=10_000, help="validation images held out (with --fit-on train)")
     p.add_argument("--out", type=Path, default=None, help="where to save weights + results (default studies/train-<label>)")
     a = p.parse_args(argv)
-    from search.designs import pick_design, train_design
+    from search.commands.designs import pick_design, train_design
 
     spec, recipe, label = pick_design(preset=a.preset, spec=a.spec, trial=a.trial, study=a.study, storage=a.storage)
     return train_design(spec, recipe, label, epochs=a.epochs, seed=a.seed, device=a.device, dataset=a.dataset,
@@ -173,8 +173,8 @@ def cmd_leaderboard(argv: list[str]) -> int:
     _study_args(p)
     p.add_argument("--limit", type=int, default=10)
     a = p.parse_args(argv)
-    from search.leaderboard import format_leaderboard, leaderboard_rows, winner_line
-    from search.study import load_existing, study_config
+    from search.commands.leaderboard import format_leaderboard, leaderboard_rows, winner_line
+    from search.store.study import load_existing, study_config
     from trainers.datasets import target_accuracy
 
     study = load_existing(a.study, a.storage)
@@ -195,7 +195,7 @@ def cmd_export(argv: list[str]) -> int:
     p.add_argument("--data-dir", default=None, help="data for training weights if the trial has none")
     p.add_argument("--device", default="auto")
     a = p.parse_args(argv)
-    from search.export import export_trial
+    from search.commands.export import export_trial
 
     return export_trial(study=a.study, storage=a.storage, trial=a.trial, out=a.out, data_dir=a.data_dir,
                         device=a.device)
@@ -206,7 +206,7 @@ def cmd_predict(argv: list[str]) -> int:
     p.add_argument("--model", type=Path, required=True, help="an export folder")
     p.add_argument("images", type=Path, nargs="+")
     a = p.parse_args(argv)
-    from search.predict import predict_files
+    from search.commands.predict import predict_files
 
     return predict_files(a.model, a.images)
 
@@ -216,14 +216,16 @@ def cmd_report(argv: list[str]) -> int:
     _study_args(p)
     p.add_argument("--out", type=Path, default=None, help="default: studies/<study>-report.html")
     a = p.parse_args(argv)
-    from search.report import write_report
+    from search.commands.report import write_report
 
     return write_report(a.study, a.storage, a.out)
 
 
 def cmd_bench(argv: list[str]) -> int:
     p = _sub("bench", "Benchmarks: print figures and ratios measured in one run.")
-    p.add_argument("what", choices=["data", "train", "space", "workers", "fidelity"])
+    from search.bench import BENCHES
+
+    p.add_argument("what", choices=list(BENCHES))
     p.add_argument("--seconds", type=float, default=20.0, help="time per measured pipeline")
     p.add_argument("--data-dir", default="data")
     p.add_argument("--device", default="auto")
@@ -231,16 +233,18 @@ def cmd_bench(argv: list[str]) -> int:
     g.add_argument("--budget", type=int, default=8000, help="budget the designs are drawn at")
     g.add_argument("--separable", action=argparse.BooleanOptionalAction, default=True,
                    help="draw from the search's default space with separable blocks (--no-separable: the plain space)")
-    g = p.add_argument_group("fidelity")
-    g.add_argument("--designs", type=int, default=24, help="random designs drawn at --budget (the search's start points there are added)")
+    g = p.add_argument_group("fidelity, recipe")
+    g.add_argument("--designs", type=int, default=24, help="fidelity: random designs drawn at --budget (the search's start points there are added)")
+    g.add_argument("--seeds", type=int, default=2, help="recipe: training seeds per design and recipe")
     g.add_argument("--epochs", type=int, default=15, help="full fidelity: epochs per design")
-    g.add_argument("--seed", type=int, default=0, help="draw and training seed")
-    g.add_argument("--out", type=Path, default=Path("studies/fidelity.json"), help="raw curves (resumable)")
+    g.add_argument("--seed", type=int, default=0, help="fidelity: draw and training seed")
+    g.add_argument("--out", type=Path, default=None,
+                   help="raw curves, resumable (default studies/fidelity.json, studies/recipe.json)")
     g.add_argument("--analyse", type=Path, default=None, help="only analyse this stored JSON file; trains nothing")
     a = p.parse_args(argv)
-    from search import bench
+    from search.bench import run_bench
 
-    return getattr(bench, f"bench_{a.what}")(**{k: v for k, v in vars(a).items() if k != "what"})
+    return run_bench(a.what, **{k: v for k, v in vars(a).items() if k != "what"})
 
 
 def cmd_importance(argv: list[str]) -> int:
@@ -250,7 +254,7 @@ def cmd_importance(argv: list[str]) -> int:
     p.add_argument("--epoch", type=int, default=3, help="score trials by validation accuracy after this epoch")
     p.add_argument("--late", type=int, default=8, help="count the seconds of trials pruned at or after this epoch")
     a = p.parse_args(argv)
-    from search.importance import print_importance
+    from search.bench.importance import print_importance
 
     return print_importance(a.storages, a.epoch, a.late)
 
@@ -262,7 +266,7 @@ def cmd_noise(argv: list[str]) -> int:
     p.add_argument("--floors", type=float, nargs="+", default=[0.0, 0.1, 0.15, 0.2],
                    help="lower bounds on the pruner's tolerance to replay, accuracy points (0 = no floor; the default pruner's is 0.15)")
     a = p.parse_args(argv)
-    from search.noise import print_noise
+    from search.bench.noise import print_noise
 
     return print_noise(a.storages, a.floors)
 

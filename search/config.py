@@ -81,17 +81,17 @@ def check_dataset(name: str) -> None:
         raise UserError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
 
 
-def check_budget(budget: int) -> None:
+def check_budget(budget: int, separable: bool = True) -> None:
     if budget <= 0:
         raise UserError(f"--budget must be a positive number of parameters, got {budget}")
-    smallest = family_min_params()
+    smallest = family_min_params(separable=separable)
     if budget < smallest:
         raise UserError(f"--budget {budget} is below the smallest design in the search space ({smallest} params)")
 
 
 def validate(cfg: SearchConfig) -> None:
     """Every check that needs no data and no storage, so bad input never touches either."""
-    check_budget(cfg.budget)
+    check_budget(cfg.budget, cfg.separable)
     for name, value, low in (("--trials", cfg.trials, 1), ("--epochs", cfg.epochs, 1),
                              ("--workers", cfg.workers, 1), ("--confirm-seeds", cfg.confirm_seeds, 1),
                              ("--top-k", cfg.top_k, 0), ("--max-failures", cfg.max_failures, 1),
@@ -113,3 +113,11 @@ def validate(cfg: SearchConfig) -> None:
         raise UserError(f"unknown precision {cfg.precision!r}; choose from {', '.join(PRECISIONS)}")
     if cfg.target is not None and not 0 < cfg.target <= 100:
         raise UserError(f"--target must be an accuracy in (0, 100], got {cfg.target}")
+
+
+def study_data(cfg: SearchConfig, device, *, data_dir: str | None = None, log=lambda msg: None):
+    """The data a study was made with (same data set, split, subset and seed) on `device`."""
+    from trainers.data import load_data
+
+    return load_data(cfg.dataset, data_dir or cfg.data_dir, device, val_size=cfg.val_size,
+                     subset=cfg.subset, seed=cfg.seed, log=log)

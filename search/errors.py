@@ -1,6 +1,12 @@
-"""Errors of the search application. Bad input of any layer subclasses space.InputError."""
+"""Errors of the search application and the exit codes they map to (one place: cli._exit_code).
+Bad input of any layer subclasses space.InputError."""
 
 from space.errors import InputError
+
+EXIT_BAD_INPUT = 2  # InputError: one `error:` line, nothing stored changed
+EXIT_FAILED = 1  # SearchFailed
+EXIT_TOO_MANY_FAILURES = 3  # a worker process stopped after --max-failures failed trials in a row
+EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM: the running trial was closed as failed
 
 
 class UserError(InputError):
@@ -9,3 +15,7 @@ class UserError(InputError):
 
 class SearchFailed(Exception):
     """The search stopped for a reason that is not bad input (exit code 1)."""
+
+
+class TooManyFailures(SearchFailed):
+    """--max-failures consecutive trials failed; the search stops."""

@@ -73,10 +73,14 @@ def final_receptive_field(spec: ArchSpec) -> int:
     return rows[[r.layer for r in rows].index("gap") - 1].rf
 
 
-def family_min_params(in_channels: int = 1, num_classes: int = 10) -> int:
-    """Parameters of the smallest network the sampler can produce (two 1-conv blocks, width 4)."""
-    spec = ArchSpec(
-        blocks=(Block((WIDTH_MIN,), pool=True), Block((WIDTH_MIN,))),
-        in_channels=in_channels, num_classes=num_classes,
-    )
-    return count_params(spec)
+def family_min_params(in_channels: int = 1, num_classes: int = 10, separable: bool = False) -> int:
+    """Parameters of the smallest network the sampler can produce: two one-conv blocks of the
+    narrowest width, batch norm without parameters, no bias, no transition, the bare head; with
+    `separable`, the second block depthwise-separable."""
+    def smallest(sep: bool) -> int:
+        return count_params(ArchSpec(
+            blocks=(Block((WIDTH_MIN,), pool=True), Block((WIDTH_MIN,), separable=sep)),
+            in_channels=in_channels, num_classes=num_classes, bn="plain",
+        ))
+
+    return min(smallest(False), smallest(True)) if separable else smallest(False)

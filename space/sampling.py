@@ -28,17 +28,16 @@ from space.recipe import Recipe
 from space.spec import ArchSpec, Block, SpecError
 
 WIDTH_MAX = 64  # widest 3x3 conv a trial draws (before fitting)
-# Share of the budget a "fill" candidate is scaled to. From 0.75, TPE settled at 0.75-0.82 (19 of 26
-# draws at budget 8,000, commit 5871655) and every finished sampled design left a quarter unused.
+# Share of the budget a "fill" candidate is scaled to: a wider range let TPE settle on designs that
+# left a quarter of the budget unused (RESULTS.md, "Search space choices").
 FILL_RANGE = (0.9, 1.0)
 HEAD_HIDDEN = (0, 8, 12, 16, 24, 32)
 # The last 3x3 conv feeds the head; drawn at least 12 wide, because narrower ones bottleneck ten
-# classes (a 4-wide one finished at 79% validation accuracy in a recorded run). Its own param name
-# keeps each name's range the same in every trial.
+# classes (RESULTS.md, "Search space choices"). Its own param name keeps each name's range the
+# same in every trial.
 HEAD_IN, HEAD_IN_MIN = "head_in", 12
-# 3x3 convs per block. Up to commit 09e3ca6 it was 1-3: of the 13 sampled designs that finished at
-# >= 99.2% validation in the recorded studies (budgets 4,000 and 8,000), 12 had a block at that
-# bound (9 the last block). Public sub-8k MNIST designs stack 4-5 thin convs after the pool.
+# 3x3 convs per block: up to 4, because the best finished designs sat at a bound of 3 and public
+# sub-8k MNIST designs stack 4-5 thin convs after the pool (RESULTS.md, "Search space choices").
 CONVS_RANGE = (1, 4)
 
 
@@ -126,18 +125,15 @@ def sample_shape(trial: optuna.trial.BaseTrial, separable: bool = False) -> Shap
 
 
 # Recipe fields the search holds at the seeds' values (`Recipe` defaults): StepLR, no Nesterov, no
-# weight decay, no label smoothing. In the studies of commits 5871655 and 08f9342 (104 trials that
-# reached epoch 3) they ranked last by PED-ANOVA on val@3, no finished trial above 99.0% used any
-# other value, and both OneCycle trials that finished stopped at 98.8-98.9% (README).
+# weight decay, no label smoothing. Drawn, they ranked last by importance and no good trial used
+# another value (RESULTS.md, "Search space choices"; the optimizer and schedule: "Recipes").
 FIXED_RECIPE = dict(schedule="step", nesterov=False, weight_decay=0.0, label_smoothing=0.0)
 
 
 def step_range(epochs: int) -> tuple[int, int]:
-    """StepLR step sizes a trial draws: 40-67% of the run (6-10 of 15 epochs).
-
-    In the same studies every finished trial had a step of 6-12 epochs and the best ones 6-10;
-    steps of 2-5 and 11-15 (74 trials) finished once (99.21%) and paid 2,225 s to trials pruned
-    at epoch 8 or later."""
+    """StepLR step sizes a trial draws: 40-67% of the run (6-10 of 15 epochs); shorter and longer
+    steps rarely finished and paid most of the late-pruned seconds (RESULTS.md, "Search space
+    choices")."""
     lo = max(1, round(0.4 * epochs))
     return lo, max(lo, round(epochs * 2 / 3))
 

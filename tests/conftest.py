@@ -48,7 +48,7 @@ def cli_env() -> dict[str, str]:
 
 
 def counted(study) -> list:
-    """Trials --trials counts, written out independently of search.study.is_counted."""
+    """Trials --trials counts, written out independently of search.store.study.is_counted."""
     from optuna.trial import TrialState
 
     return [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)

@@ -199,7 +199,7 @@ def test_separable_convs_export_to_every_format(tmp_path):
 
     from dataclasses import replace
 
-    from search.export import write_onnx, write_torch_export, write_torchscript
+    from search.commands.export import write_onnx, write_torch_export, write_torchscript
     from space import PRESETS
 
     spec = PRESETS["seed-004"][0]

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conftest import run_cli
-from search import fidelity as F
+from search.bench import fidelity as F
 
 
 def test_spearman_and_ranks():
@@ -78,7 +78,7 @@ def test_default_pruner_replay_tolerates_early_lag_and_prunes_late():
 @pytest.mark.parametrize("separable", [False, True])
 def test_draws_come_from_the_searched_space_within_budget(separable):
     from space import count_params
-    from search.study import start_points
+    from search.job.starts import start_points
 
     designs = F.draw_designs(12, 4000, 15, seed=3, separable=separable)
     starts = len(start_points(4000, 15, separable))

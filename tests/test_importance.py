@@ -8,7 +8,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from conftest import run_cli
-from search.importance import by_choice, importances, scored_trials
+from search.bench.importance import by_choice, importances, scored_trials
 
 DISTS = {"lr": FloatDistribution(0.01, 0.3, log=True), "noise": FloatDistribution(0.0, 1.0),
          "bn": CategoricalDistribution(["affine", "plain"]), "step_size": IntDistribution(2, 15)}

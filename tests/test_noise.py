@@ -7,9 +7,9 @@ import pytest
 from optuna.trial import TrialState
 
 from conftest import run_cli
-from search.noise import prune_epoch, seed_curves, self_prunes
-from search.pruner import TolerantMedianPruner
-from search.study import make_pruner
+from search.bench.noise import prune_epoch, seed_curves, self_prunes
+from search.job.policy import make_pruner
+from search.job.pruner import PruneRule, TolerantMedianPruner
 
 
 def curve(rng, shift=0.0, epochs=15):
@@ -19,7 +19,7 @@ def curve(rng, shift=0.0, epochs=15):
 
 @pytest.mark.parametrize("pruner, floor", [
     (make_pruner("median", 15), None),  # the search's default pruner against the replay's defaults
-    (TolerantMedianPruner(15, margin=1.0, warmup=2, startup=1), 0.0),  # no floor
+    (TolerantMedianPruner(15, PruneRule(margin=1.0, warmup=2, startup=1)), 0.0),  # no floor
 ])
 def test_the_replay_stops_a_curve_where_the_real_pruner_does(tmp_path, pruner, floor):
     """On a real SQLite study, the pruner with one finished trial prunes each running curve at the

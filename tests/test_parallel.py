@@ -16,8 +16,8 @@ import pytest
 from optuna.trial import TrialState
 
 from conftest import cli_env, counted, require, run_cli, wait_for_running_trial
-from search.storage import open_storage
-from search.trials import start_label
+from search.store.storage import open_storage
+from search.store.records import start_label
 
 SMALL = ["--epochs", "1", "--subset", "400", "--sampler", "random", "--top-k", "0", "--budget", "6000"]
 

@@ -1,7 +1,7 @@
 import optuna
 import pytest
 
-from search.pruner import TolerantMedianPruner
+from search.job.pruner import PruneRule, TolerantMedianPruner
 
 
 def _frozen(curve):
@@ -16,7 +16,7 @@ def study():
 
 
 def test_a_candidate_may_trail_early_but_must_catch_up(study):
-    pruner = TolerantMedianPruner(epochs=5, margin=1.0, warmup=2)
+    pruner = TolerantMedianPruner(5, PruneRule(margin=1.0, warmup=2))
     assert pruner.bar(study, 2) == pytest.approx(98.8 - 0.6)
     assert not pruner.prune(study, _frozen([97.0, 98.3]))  # 0.5 behind at epoch 2: within 0.6
     assert pruner.prune(study, _frozen([97.0, 98.1]))  # 0.7 behind: pruned
@@ -25,12 +25,12 @@ def test_a_candidate_may_trail_early_but_must_catch_up(study):
 
 
 def test_nothing_is_pruned_before_enough_trials_finish():
-    pruner = TolerantMedianPruner(epochs=5, warmup=1, startup=1)
+    pruner = TolerantMedianPruner(5, PruneRule(warmup=1, startup=1))
     assert not pruner.prune(optuna.create_study(direction="maximize"), _frozen([10.0, 10.0]))
 
 
 def test_the_floor_keeps_a_late_tolerance(study):
-    pruner = TolerantMedianPruner(epochs=5, margin=1.0, warmup=2, floor=0.15)
+    pruner = TolerantMedianPruner(5, PruneRule(margin=1.0, warmup=2, floor=0.15))
     assert pruner.bar(study, 4) == pytest.approx(99.2 - 0.2)  # the closing margin is above the floor
     assert pruner.bar(study, 5) == pytest.approx(99.4 - 0.15)  # ... and here below it
     assert not pruner.prune(study, _frozen([97.0, 98.3, 98.7, 99.0, 99.3]))  # 0.1 behind at the end

@@ -8,7 +8,7 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from conftest import require, run_cli
-from search import report_data as rd
+from search.commands import report_data as rd
 
 
 def test_pareto_front_keeps_only_undominated_points():
@@ -74,7 +74,7 @@ def test_report_renders_in_headless_chromium(tmp_path, data_dir):
 def test_importances_wait_for_enough_completed_trials():
     import optuna
 
-    from search.report import MIN_TRIALS_FOR_IMPORTANCE, fig_importance
+    from search.commands.report import MIN_TRIALS_FOR_IMPORTANCE, fig_importance
 
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
     objective = lambda t: t.suggest_float("lr", 0.01, 0.3) * 100 + t.suggest_int("w", 4, 8) * 0.01  # noqa: E731

@@ -46,6 +46,26 @@ def test_spec_is_a_pure_function_of_the_params():
     assert sample(fixed, 8000, 15).spec == d.spec
 
 
+@pytest.mark.parametrize("separable", [False, True])
+def test_the_smallest_design_the_budget_check_allows_is_one_the_sampler_draws(separable):
+    """family_min_params is exactly the sampler's smallest member: a budget check below it would
+    refuse budgets the space can fill, one above it would start a search of infeasible draws."""
+    smallest = family_min_params(separable=separable)
+    params = {"n_blocks": 2, "b0_convs": 1, "b0_pad": 0, "b0_has_transition": False, "b1_convs": 1,
+              "head_in": 12, "b1_pad": 0, "b0_w0": 4, "head": "conv_gap", "bn": "plain", "bn_after_relu": False,
+              "conv_bias": False, "dropout": 0.0, "dropout_at": "conv", "fit": "fill", "fill": 1.0,
+              "batch_size": 128, "lr": 0.05, "momentum": 0.9, "step_size": 8, "gamma": 0.1, "rotate": 0.0,
+              "scale": 0.0, "translate": 0.0}
+    if separable:
+        params.update(b0_separable=False, b1_separable=True)
+    d = sample(optuna.trial.FixedTrial(params), smallest, 15, separable=separable)
+    assert count_params(d.spec) == smallest
+    with pytest.raises(Infeasible):
+        sample(optuna.trial.FixedTrial(params), smallest - 1, 15, separable=separable)
+    if separable:
+        assert smallest < family_min_params(separable=False)
+
+
 def test_tiny_budget_is_infeasible_not_over():
     results = draws(family_min_params(), 100)
     assert any(isinstance(r, Infeasible) for r in results)

@@ -153,7 +153,7 @@ def test_resume_with_other_budget_is_refused_and_changes_nothing(tmp_path, data_
 def test_over_budget_candidate_is_never_built(tmp_path, data_dir, monkeypatch):
     """Spy on the trainer's build: every model it builds must fit; tight budget forces repairs."""
     from search.config import SearchConfig
-    from search.run import run_search
+    from search.job.run import run_search
     from space import build as real_build
 
     train_mod = sys.modules["trainers.loop"]
@@ -178,17 +178,19 @@ def test_over_budget_candidate_is_never_built(tmp_path, data_dir, monkeypatch):
 
 def test_objective_refuses_an_over_budget_candidate(tmp_path, small_data, monkeypatch):
     """Even if sampling broke its promise, the objective would not train the candidate."""
-    import search.objective as obj
+    import search.job.objective as obj
     from search.config import SearchConfig
     from space import PRESETS
 
     calls = []
-    monkeypatch.setattr(obj, "candidate", lambda trial, cfg, data: PRESETS["seed-002"])  # 25,290 params
+    spec, recipe = PRESETS["seed-002"]  # 25,290 params
+    monkeypatch.setattr(obj, "candidate", lambda trial, cfg, data: (spec, recipe, count_params(spec)))
     monkeypatch.setattr(obj, "train", lambda *a, **k: calls.append(1))
     cfg = SearchConfig(budget=8000, trials=1)
     study = optuna.create_study(direction="maximize")
     study.optimize(obj.make_objective(cfg, small_data), n_trials=1, catch=(Exception,))
     assert study.trials[0].state == TrialState.FAIL and calls == []
+    assert study.trials[0].user_attrs["fail_reason"].startswith("OverBudget")
 
 
 def test_show_a_trial_of_the_study(e2e):
@@ -232,8 +234,8 @@ def _confirm(val, test):
 
 
 def test_winner_follows_validation_when_test_disagrees():
-    from search.export import pick_trial
-    from search.leaderboard import format_leaderboard, leaderboard_rows, winner_line
+    from search.commands.export import pick_trial
+    from search.commands.leaderboard import format_leaderboard, leaderboard_rows, winner_line
 
     # trial 0: better validation, worse test; trial 1: the reverse; trial 2 unconfirmed but best search val
     study = _study_with([(99.30, _confirm(99.35, 99.10)), (99.32, _confirm(99.20, 99.60)), (99.50, None)])
@@ -246,7 +248,7 @@ def test_winner_follows_validation_when_test_disagrees():
 
 
 def test_confirmation_takes_the_top_k_searched_designs_and_every_baseline():
-    from search.confirm import trials_to_confirm
+    from search.store.selection import trials_to_confirm
 
     study = optuna.create_study(direction="maximize")
     for value, baseline in [(99.1, None), (99.4, None), (99.3, None), (98.9, "seed-004"), (99.5, "seed-000")]:
@@ -257,7 +259,7 @@ def test_confirmation_takes_the_top_k_searched_designs_and_every_baseline():
 
 
 def test_refit_takes_the_confirmed_winner_and_the_baselines():
-    from search.confirm import trials_to_refit
+    from search.store.selection import trials_to_refit
 
     study = optuna.create_study(direction="maximize")
     rows = [(99.5, None, None), (99.4, None, 99.20), (99.3, None, 99.35), (99.1, "seed-004", 99.30),
@@ -275,7 +277,7 @@ def test_refit_takes_the_confirmed_winner_and_the_baselines():
 
 
 def test_accuracy_target_follows_the_data_set():
-    from search.leaderboard import format_leaderboard
+    from search.commands.leaderboard import format_leaderboard
     from trainers.datasets import target_accuracy
 
     assert target_accuracy("mnist") == 99.4 and target_accuracy("fashion-mnist") == 90.0
@@ -312,9 +314,9 @@ def test_enqueued_baselines_and_start_points_carry_their_params(tmp_path):
     from dataclasses import replace
 
     from search.config import SearchConfig
-    from search.storage import open_storage
-    from search.study import create_or_resume
-    from search.trials import start_label
+    from search.store.storage import open_storage
+    from search.job.starts import create_or_resume
+    from search.store.records import start_label
     from space import PRESETS
     from space.count import count_params
     from space.sampling import design_params, sample
@@ -339,8 +341,8 @@ def test_enqueued_baselines_and_start_points_carry_their_params(tmp_path):
 
 
 def test_separable_search_starts_from_separable_variants_of_the_presets():
-    from search.study import start_points
-    from search.trials import start_label
+    from search.job.starts import start_points
+    from search.store.records import start_label
     from space import PRESETS, sample
 
     points = start_points(8000, 15, separable=True)

@@ -30,7 +30,7 @@ class Split:
 @dataclass(frozen=True)
 class DeviceData:
     name: str
-    train: Split  # what candidates fit on
+    train: Split  # what candidates and confirmation fit on
     val: Split  # what all selection uses (held out from the training set)
     test: Split  # touched only by final reports
     mean: float
@@ -39,7 +39,7 @@ class DeviceData:
     val_index: torch.Tensor  # indices of `val` in the 60,000 training images
 
     def full_train(self) -> Split:
-        """train + val: what confirmation runs fit on."""
+        """train + val, every training image: what the refit (and `train --fit-on all`) fits on."""
         return Split(torch.cat([self.train.x, self.val.x]), torch.cat([self.train.y, self.val.y]))
 
 

@@ -19,7 +19,7 @@ def cpu_has_bf16() -> bool:
 
 
 # On a CPU with native bf16, autocast trained seed-004 1.22x faster to the same 15-epoch test
-# accuracy as fp32 (README, "bf16 on this CPU"); more candidate-epochs per hour is what a search needs.
+# accuracy as fp32 (RESULTS.md, "bf16 on CPU"); more candidate-epochs per hour is what a search needs.
 AUTO_BF16_ON_CPU = True
 
 

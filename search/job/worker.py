@@ -105,7 +105,8 @@ def worker_main(cfg_dict: dict, index: int) -> None:
     import torch
 
     from search.config import study_data
-    from search.job.starts import create_or_resume
+    from search.job.policy import make_pruner, make_sampler
+    from search.store.study import open_or_create
     from trainers.loop import resolve_device
 
     setup_process()
@@ -114,7 +115,9 @@ def worker_main(cfg_dict: dict, index: int) -> None:
     if device.type == "cpu":
         torch.set_num_threads(1)  # N single-thread workers beat one N-thread process on CPU
     storage = open_storage(cfg.storage, heartbeat=cfg.heartbeat)
-    study = create_or_resume(storage, cfg, seed_offset=7919 * index)  # each worker its own sampler seed
+    # the parent created the study and enqueued its start points; each worker its own sampler seed
+    sampler = make_sampler(cfg.sampler, cfg.seed + 7919 * index, cfg.trials)
+    study = open_or_create(storage, cfg, sampler, make_pruner(cfg.pruner, cfg.epochs))
     data = study_data(cfg, device)
     deadline = time.monotonic() + cfg.timeout if cfg.timeout else None
     try:

@@ -1,0 +1,70 @@
+"""The trials a study starts from: the hand designs as baselines, the rest as start points."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import optuna
+from optuna.trial import TrialState
+
+from search.config import SearchConfig
+from search.job.policy import make_pruner, make_sampler
+from search.store.records import start_label
+from search.store.study import open_or_create
+from space.count import count_params
+from space.presets import PRESETS
+from space.sampling import design_params
+
+
+def start_points(budget: int, epochs: int, separable: bool = False) -> list[tuple[dict, dict]]:
+    """(params, user_attrs) of the trials a study starts from, all points of the sampled space.
+
+    A preset that fits the budget is enqueued as drawn: a baseline, always confirmed. Every other
+    one is enqueued with `fit="fill"` at the whole budget, so the sampler scales its widths to fit:
+    a start point TPE learns from, ranked like any sampled design. Least scaled first. With
+    `separable`, each preset also starts a separable variant (`separable_variant`), last.
+    """
+    baselines, fitted, separated = [], [], []
+    for name, (spec, recipe) in sorted(PRESETS.items(), key=lambda kv: count_params(kv[1][0])):
+        params = design_params(spec, replace(recipe, epochs=epochs), separable)
+        if count_params(spec) <= budget:
+            baselines.append((params, {"baseline": name}))
+        else:
+            fitted.append(({**params, "fit": "fill", "fill": 1.0}, {"start": f"{name} fitted"}))
+        if separable:
+            separated.append((separable_variant(params, len(spec.blocks)), {"start": f"{name} separable"}))
+    return baselines + fitted + separated
+
+
+def separable_variant(params: dict, n_blocks: int) -> dict:
+    """A preset's params with every block after the first separable, fitted to the whole budget.
+
+    Random separable draws are mostly odd shapes that get pruned, so TPE learns little about
+    separable blocks from them; the hand designs with this one switch are the strong ones
+    (RESULTS.md, "Separable blocks")."""
+    return {**params, **{f"b{i}_separable": True for i in range(1, n_blocks)}, "fit": "fill", "fill": 1.0}
+
+
+def enqueue_missing_starts(study: optuna.Study, budget: int, epochs: int, separable: bool = False) -> list[str]:
+    """Enqueue each start point (baselines first) unless a trial of it finished, runs or waits.
+
+    A baseline interrupted by Ctrl-C was closed as failed; a resume enqueues it again (after any
+    start points still waiting), so the study does not lose the design it must beat. Duplicates
+    from racing processes step aside at run time (objective._refuse_duplicate_start).
+    """
+    alive = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+    have = {start_label(t.user_attrs) for t in study.get_trials(deepcopy=False, states=alive)}
+    missing = [(p, a) for p, a in start_points(budget, epochs, separable) if start_label(a) not in have]
+    for params, attrs in missing:
+        study.enqueue_trial(params, user_attrs=attrs)
+    return [start_label(a) for _, a in missing]
+
+
+def create_or_resume(storage, cfg: SearchConfig) -> optuna.Study:
+    """Open (or create) the study for a search with its sampler and pruner; enqueue the start
+    points it lacks."""
+    study = open_or_create(storage, cfg, make_sampler(cfg.sampler, cfg.seed, cfg.trials),
+                           make_pruner(cfg.pruner, cfg.epochs))
+    if cfg.baselines:
+        enqueue_missing_starts(study, cfg.budget, cfg.epochs, cfg.separable)
+    return study
