@@ -45,6 +45,10 @@ def _search_parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     g.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
     g.add_argument("--no-baselines", action="store_true",
                    help="do not enqueue the seed presets (baselines where they fit, fitted start points where not)")
+    g.add_argument("--baseline", action="append", default=None, metavar="FILE|PRESET",
+                   help="your design as a baseline, repeatable: a spec JSON as `export` writes it (architecture "
+                        "plus recipe) or a preset name; trained, confirmed and compared with the winner like the "
+                        "presets that fit the budget; part of the study's identity")
     g.add_argument("--target", type=float, default=None,
                    help="test accuracy (%%) for the 'first epoch at target' column; default: the data set's (MNIST 99.4)")
     g.add_argument("--separable", action=argparse.BooleanOptionalAction, default=True,
@@ -61,7 +65,12 @@ def _search_parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     g = p.add_argument_group("confirmation")
     g.add_argument("--top-k", type=int, default=2,
                    help="best searched designs retrained with --confirm-seeds seeds (the baselines always are, besides)")
-    g.add_argument("--confirm-seeds", type=int, default=3, help="seeds per confirmed design")
+    g.add_argument("--confirm-seeds", type=int, default=3,
+                   help="first-round seeds per confirmed design (the refit uses the same seeds)")
+    g.add_argument("--confirm-cap", type=int, default=0,
+                   help="most seeds per design (0: twice --confirm-seeds): after the first round only designs "
+                        "still in contention on validation (one-sided Welch p >= 0.05 against the leader) get "
+                        "more, one per round; a cap at --confirm-seeds or below races nothing")
     g.add_argument("--refit", default="winner",
                    help="after confirmation, train again with the same seeds on train + val (every training "
                         "image): winner (the confirmed winner and the baselines it is compared with) | all "
@@ -174,7 +183,7 @@ def cmd_leaderboard(argv: list[str]) -> int:
     p.add_argument("--limit", type=int, default=10)
     a = p.parse_args(argv)
     from search.commands.leaderboard import format_leaderboard, leaderboard_rows, winner_line
-    from search.store.study import load_existing, study_config
+    from search.store.study import load_existing, study_config, verdict_lines
     from trainers.datasets import target_accuracy
 
     study = load_existing(a.study, a.storage)
@@ -182,6 +191,8 @@ def cmd_leaderboard(argv: list[str]) -> int:
     rows = leaderboard_rows(study, a.limit)
     print(format_leaderboard(rows, cfg.budget, target_accuracy(cfg.dataset, cfg.target)))
     print(winner_line(rows))
+    for line in verdict_lines(study):
+        print(line)
     return 0
 
 

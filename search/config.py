@@ -6,6 +6,7 @@ import argparse
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from search.baselines import resolve
 from search.errors import UserError
 from space.count import family_min_params
 from trainers.datasets import DATASETS
@@ -16,7 +17,7 @@ PRUNERS = ("median", "hyperband", "none")
 REFITS = ("winner", "all", "none")
 
 # Fields that define what the objective measures: a study refuses to be resumed with others.
-IDENTITY_FIELDS = ("budget", "dataset", "epochs", "subset", "val_size", "separable")
+IDENTITY_FIELDS = ("budget", "dataset", "epochs", "subset", "val_size", "separable", "baseline_keys")
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,15 @@ class SearchConfig:
     subset: int | None = None  # train on a seeded sample of this many images (quick runs)
     val_size: int = 10_000  # validation images held out from the end of the training set
     top_k: int = 2  # best searched designs confirmed after the search (finished baselines are, besides)
-    confirm_seeds: int = 3  # training seeds per confirmed design
+    confirm_seeds: int = 3  # first-round seeds per confirmed design (and the refit's seeds)
+    confirm_cap: int = 0  # most seeds the confirmation race gives one design; 0: twice confirm_seeds
     refit: str = "winner"  # retrained on train + val after confirmation: winner (+ baselines) | all | none
     workers: int = 1  # worker processes on this machine
     max_failures: int = 5  # stop after this many consecutive failed trials
     heartbeat: int = 10  # seconds between heartbeats; a trial silent for 3x this is failed
     baselines: bool = True  # enqueue the seed presets first (as drawn where they fit, else fitted)
+    baseline: tuple[str, ...] = ()  # --baseline values as given: preset names or design files
+    baseline_keys: tuple[str, ...] = ()  # what those baselines train (label:spec digest:recipe hash)
     compile: bool = False  # torch.compile each candidate (pays off on GPU, long runs)
     precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 on CUDA and on CPUs with native bf16)
     target: float | None = None  # accuracy target (%) for "first epoch at target"; None: the data set's
@@ -53,13 +57,18 @@ class SearchConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchConfig:
         # studies stored before the field existed drew no separable blocks
-        return cls(**{"separable": False, **{k: v for k, v in d.items() if k in cls.__dataclass_fields__}})
+        values = {"separable": False, **{k: v for k, v in d.items() if k in cls.__dataclass_fields__}}
+        for k in ("baseline", "baseline_keys"):  # JSON gives lists back
+            values[k] = tuple(values.get(k) or ())
+        return cls(**values)
 
     @classmethod
     def from_args(cls, a: argparse.Namespace) -> SearchConfig:
         """Every field from the parsed option of the same name; the defaults that need the others."""
         values = {f.name: getattr(a, f.name) for f in fields(cls) if hasattr(a, f.name)}
         values["baselines"] = not a.no_baselines
+        values["baseline"] = tuple(a.baseline or ())
+        values["baseline_keys"] = tuple(b.key() for b in resolve(values["baseline"], a.budget, a.epochs))
         values["study_name"] = a.study_name or default_study_name(a.dataset, a.budget)
         values["storage"] = a.storage or default_storage(values["study_name"])
         return cls(**values)
@@ -94,7 +103,8 @@ def validate(cfg: SearchConfig) -> None:
     check_budget(cfg.budget, cfg.separable)
     for name, value, low in (("--trials", cfg.trials, 1), ("--epochs", cfg.epochs, 1),
                              ("--workers", cfg.workers, 1), ("--confirm-seeds", cfg.confirm_seeds, 1),
-                             ("--top-k", cfg.top_k, 0), ("--max-failures", cfg.max_failures, 1),
+                             ("--top-k", cfg.top_k, 0), ("--confirm-cap", cfg.confirm_cap, 0),
+                             ("--max-failures", cfg.max_failures, 1),
                              ("--heartbeat", cfg.heartbeat, 1)):
         if value < low:
             raise UserError(f"{name} must be >= {low}, got {value}")
@@ -113,6 +123,7 @@ def validate(cfg: SearchConfig) -> None:
         raise UserError(f"unknown precision {cfg.precision!r}; choose from {', '.join(PRECISIONS)}")
     if cfg.target is not None and not 0 < cfg.target <= 100:
         raise UserError(f"--target must be an accuracy in (0, 100], got {cfg.target}")
+    resolve(cfg.baseline, cfg.budget, cfg.epochs)  # each --baseline readable, a design, within budget
 
 
 def study_data(cfg: SearchConfig, device, *, data_dir: str | None = None, log=lambda msg: None):

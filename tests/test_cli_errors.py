@@ -37,7 +37,9 @@ def check_error(proc, *needles):
 CASES = [
     (["--budget", "0"], ["--budget must be a positive"]),
     (["--budget", "-5"], ["--budget must be a positive"]),
-    (["--budget", "100"], ["below the smallest design", "236 params"]),
+    (["--budget", "100"], ["below the smallest design", "128 params"]),  # a separable second block
+    (["--budget", "200", "--no-separable"], ["below the smallest design", "220 params"]),
+    (["--budget", "6000", "--confirm-cap", "-1"], ["--confirm-cap must be >= 0"]),
     (["--budget", "6000", "--trials", "0"], ["--trials must be >= 1"]),
     (["--budget", "6000", "--dataset", "cifar"], ["unknown dataset 'cifar'"]),
     (["--budget", "6000", "--sampler", "grid"], ["unknown sampler 'grid'"]),

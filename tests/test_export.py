@@ -23,7 +23,7 @@ def exported(tmp_path_factory, data_dir):
     cwd = tmp_path_factory.mktemp("export")
     # no pruning: every trial completes, so one stays unconfirmed (top-1 and the baseline are confirmed)
     run_cli("--budget", "8000", "--trials", "3", "--epochs", "3", "--subset", "5000", "--sampler", "random",
-            "--pruner", "none", "--top-k", "1", "--confirm-seeds", "1", "--data-dir", str(data_dir), "--study-name", "ex",
+            "--pruner", "none", "--top-k", "1", "--confirm-seeds", "1", "--confirm-cap", "1", "--data-dir", str(data_dir), "--study-name", "ex",
             cwd=cwd, check=True)
     elsewhere = cwd / "elsewhere"  # another directory: the artifact folder is found through the study
     elsewhere.mkdir()

@@ -223,7 +223,7 @@ def test_readers_in_other_processes_do_not_break_a_running_search(tmp_path, data
     search and its confirmation: the search still ends with exit code 0."""
     name = "busy"
     args = ["--budget", "6000", "--trials", "5", "--epochs", "2", "--subset", "1500", "--sampler", "random",
-            "--top-k", "2", "--confirm-seeds", "2", "--data-dir", str(data_dir), "--study-name", name]
+            "--top-k", "2", "--confirm-seeds", "2", "--confirm-cap", "2", "--data-dir", str(data_dir), "--study-name", name]
     db = tmp_path / "studies" / f"{name}.db"
     readers = [
         ["leaderboard", "--study", name],

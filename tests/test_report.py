@@ -52,7 +52,7 @@ def headless(exe, *args, user_dir):
 def test_report_renders_in_headless_chromium(tmp_path, data_dir):
     exe = chromium()
     run_cli("--budget", "8000", "--trials", "4", "--epochs", "2", "--subset", "800", "--top-k", "1",
-            "--confirm-seeds", "1", "--data-dir", str(data_dir), "--study-name", "rep", cwd=tmp_path, check=True)
+            "--confirm-seeds", "1", "--confirm-cap", "1", "--data-dir", str(data_dir), "--study-name", "rep", cwd=tmp_path, check=True)
     out = tmp_path / "report.html"
     run_cli("report", "--study", "rep", "--out", str(out), cwd=tmp_path, check=True)
     text = out.read_text()

@@ -97,21 +97,32 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def _batches(model: nn.Module, split: Split, norm: tuple[float, float], precision: str):
+    """(logits, labels) of `split` in evaluation batches, the model in eval mode, no gradients."""
+    model.eval()
+    for i in range(0, len(split), EVAL_BATCH):
+        x = normalize(to_unit(split.x[i : i + EVAL_BATCH]), *norm)
+        with _autocast(x.device, precision):
+            yield model(_layout(x)).float(), split.y[i : i + EVAL_BATCH]
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Split, norm: tuple[float, float], precision: str = "fp32") -> tuple[float, float]:
     """(mean cross-entropy, accuracy %) of `model` on `split`."""
-    model.eval()
     loss = torch.zeros((), device=split.y.device)
     correct = torch.zeros((), device=split.y.device, dtype=torch.long)
-    for i in range(0, len(split), EVAL_BATCH):
-        x = normalize(to_unit(split.x[i : i + EVAL_BATCH]), *norm)
-        y = split.y[i : i + EVAL_BATCH]
-        with _autocast(x.device, precision):
-            out = model(_layout(x)).float()
+    for out, y in _batches(model, split, norm, precision):
         loss += F.cross_entropy(out, y, reduction="sum")
         correct += (out.argmax(1) == y).sum()
     n = max(len(split), 1)
     return loss.item() / n, 100.0 * correct.item() / n
+
+
+@torch.no_grad()
+def correct_mask(model: nn.Module, split: Split, norm: tuple[float, float], precision: str = "fp32") -> torch.Tensor:
+    """Per image of `split`, whether `model` classifies it right (bool, on the CPU): what a paired
+    test of two models on the same images needs."""
+    return torch.cat([(out.argmax(1) == y).cpu() for out, y in _batches(model, split, norm, precision)])
 
 
 def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
@@ -246,6 +257,7 @@ def _all_finite(net: nn.Module) -> bool:
 class Retrained:
     result: TrainResult
     state_dict: dict[str, torch.Tensor]  # the final weights, on the CPU
+    test_correct: torch.Tensor  # per test image, whether the final model gets it right (CPU, bool)
 
 
 def retrain(
@@ -269,4 +281,5 @@ def retrain(
     result = train(spec, fit_on, recipe, evals=evals, norm=(data.mean, data.std), seed=seed,
                    report=report, compile=compile, precision=precision)
     state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
-    return Retrained(result, state)
+    mask = correct_mask(result.model, data.test, (data.mean, data.std), resolve_precision(precision, data.test.x.device.type))
+    return Retrained(result, state, mask)

@@ -21,7 +21,6 @@ import torch
 import torch.nn.functional as F
 
 from search.config import check_budget
-from search.errors import UserError
 from space.model import build
 from space.presets import PRESETS
 from trainers.augment import normalize, random_affine, to_unit

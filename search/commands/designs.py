@@ -8,23 +8,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from search.baselines import load_design_file
 from search.errors import UserError
 from search.store.storage import check_writable_dir
 from space.count import count_params
 from space.presets import PRESETS
 from space.recipe import Recipe
 from space.spec import ArchSpec
-
-
-def load_design_file(path: Path) -> tuple[ArchSpec, Recipe]:
-    """A spec JSON, or an export's {"spec": ..., "recipe": ...}."""
-    try:
-        data = json.loads(Path(path).read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
-    if isinstance(data, dict) and "spec" in data:
-        return ArchSpec.from_dict(data["spec"]), Recipe.from_dict(data.get("recipe", {}))
-    return ArchSpec.from_dict(data), Recipe()
 
 
 def pick_design(*, preset: str | None, spec: Path | None, trial: int | None, study: str,

@@ -29,7 +29,7 @@ from search.store import records
 from search.store.records import CONFIRM_SEED_BASE
 from search.store.selection import ranked
 from search.store.storage import check_writable_dir, open_annotating_storage
-from search.store.study import artifact_dir, load_existing, study_config, trained_trial
+from search.store.study import artifact_dir, load_existing, study_config, trained_trial, verdict_lines
 from space.count import count_macs, count_params, final_receptive_field
 from space.model import build
 from space.recipe import Recipe
@@ -161,6 +161,10 @@ receptive field {final_receptive_field(spec)} px at the global pool input.
 - test accuracy: {acc}
 - after the refit: {refit}
 - weights: {'trained at export time as confirmation trains seed 0' if trained_here else source}
+
+## Verdict
+
+{chr(10).join(f'- {line}' for line in verdict_lines(study)) or '- none stored (no confirmed baseline to compare with)'}
 
 ## Use
 

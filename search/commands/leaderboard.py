@@ -17,7 +17,7 @@ def leaderboard_rows(study: optuna.Study, limit: int = 10) -> list[dict]:
     rows = []
     for t in ranked(study)[:limit]:
         c, r = records.confirm_record(t), records.refit_record(t)
-        confirmed, val = rank_key(t)
+        confirmed, _, val = rank_key(t)
         rows.append({
             "trial": t.number, "params": records.params(t), "val_acc": val,
             "val_std": c.get("val_acc_std") if confirmed else None, "search_val": t.value,
@@ -26,7 +26,7 @@ def leaderboard_rows(study: optuna.Study, limit: int = 10) -> list[dict]:
             "test_min": c.get("test_acc_min"), "consistency": c.get("consistency"),
             "first_at_target": c.get("first_epoch_at_target"), "seeds": c.get("seeds") if confirmed else None,
             "refit_mean": r.get("test_acc_mean"), "refit_std": r.get("test_acc_std"),
-            "refit_images": r.get("train_images"),
+            "refit_images": r.get("train_images"), "raced_out": bool(c.get("raced_out")),
         })
     return rows
 
@@ -51,7 +51,7 @@ def format_leaderboard(rows: list[dict], budget: int | None = None, target: floa
             f"{_pm(r['test_mean'], r['test_std']):>18} {_fmt(r['test_min'], '.2f'):>6} "
             f"{_fmt(r['consistency'], '.2f'):>6} {_fmt(r['first_at_target']):>6} {_pm(r['refit_mean'], r['refit_std']):>14}  "
             f"{r['baseline']}"
-            + (f" ({r['seeds']} seeds)" if r["seeds"] else "")
+            + (f" ({r['seeds']} seeds{', stopped by the race' if r['raced_out'] else ''})" if r["seeds"] else "")
         )
     if budget is not None:
         lines.append(f"budget: {budget} params; ranked by val = mean validation accuracy over the confirmation "

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from search.commands import report_data as rd
-from search.store.study import load_existing, study_config
+from search.store.study import load_existing, study_config, verdict_lines
 from search.store.records import completed
 from trainers.datasets import target_accuracy
 
@@ -104,10 +104,13 @@ def build_html(study: optuna.Study) -> str:
     parts = [pio.to_html(f, full_html=False, include_plotlyjs="inline" if i == 0 else False, div_id=f"plot{i}")
              for i, f in enumerate(figs)]
     n = len(rd.trained(trials))
+    lines = verdict_lines(study)
+    verdict = ("<h2>Verdict</h2><ul>" + "".join(f"<li>{html.escape(v)}</li>" for v in lines) + "</ul>") if lines else ""
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(study.study_name)}</title>
 {ERROR_TRAP}</head><body style="font-family:sans-serif;max-width:1100px;margin:auto">
 <h1>Study {html.escape(study.study_name)}</h1>
 <p>budget {cfg.budget:,} parameters, {cfg.dataset}, {cfg.epochs} epochs per trial, {n} trained trials.</p>
+{verdict}
 <pre id="js-errors" style="color:red"></pre>
 {''.join(f'<div class="plot">{p}</div>' for p in parts)}
 </body></html>"""

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from search.store import records
 from search.store.selection import trials_to_confirm, trials_to_refit
 from search.store.storage import set_trial_attr
+from search.verdict import pack, race_round
 from trainers.data import DeviceData
 from trainers.loop import EpochStats, consistency, first_epoch_at, retrain
 from trainers.precision import resolve_precision
@@ -83,64 +84,83 @@ class Retrainer:
 
     storage: optuna.storages.BaseStorage  # writes the records (an annotating storage: see storage.py)
     data: DeviceData  # the study's data, on the training device
-    seeds: int  # seeds per design (confirmation's --confirm-seeds; the refit uses the same ones)
+    seeds: int  # first-round seeds per design (--confirm-seeds; the refit uses the same ones)
     artifacts: Path  # the study's artifact folder (seed-0 weights)
     target: float  # accuracy (%) for "first epoch at target"
     precision: str = "fp32"  # fp32 | bf16 | auto
     log: Callable[[str], None] = field(default=print)
+    cap: int = 0  # most seeds the race gives one design (0: --confirm-seeds, no race)
 
 
-def train_seeds(r: Retrainer, trial: FrozenTrial, *, full: bool) -> dict:
-    """Train `trial`'s design `r.seeds` times: on the training split (full=False: val + test
-    curves) or on train + val (full=True: test curves only, as `retrain` evaluates). Seed-0
-    weights go to the artifact store. Returns "<split>_acc" curves per seed for each split."""
+def train_seeds(r: Retrainer, trial: FrozenTrial, record: dict, upto: int, *, full: bool) -> dict:
+    """`record` grown to `upto` seeds: each seed not in it yet trains `trial`'s design on the
+    training split (full=False: val + test curves, and which test images it gets right) or on
+    train + val (full=True: test curves only, as `retrain` evaluates). Seed-0 weights go to the
+    artifact store."""
     spec, recipe = records.design(trial)
     what = records.REFIT if full else records.CONFIRM
     precision = resolve_precision(r.precision, r.data.train.x.device.type)
-    curves: dict[str, list[list[float]]] = {}
-    seconds, weights_id = [], None
-    for s in range(r.seeds):
+    out = {k: list(v) if isinstance(v, list) else v for k, v in record.items()}
+    for s in range(len(out.get("test_acc", [])), upto):
         bar, tick = _bar(trial, s, recipe.epochs, what)
         run = retrain(spec, recipe, r.data, seed=records.CONFIRM_SEED_BASE + s, full=full, report=tick,
                       precision=precision)
         bar.close()
         for split in run.result.epochs[-1].evals:
-            curves.setdefault(split, []).append([round(a, 4) for a in run.result.curve(split)])
-        seconds.append(round(sum(e.seconds for e in run.result.epochs), 2))
+            out.setdefault(f"{split}_acc", []).append([round(a, 4) for a in run.result.curve(split)])
+        if not full and len(out.get("test_correct", [])) == s:  # kept aligned with the seeds
+            out.setdefault("test_correct", []).append(pack(run.test_correct.numpy()))
+        out.setdefault("train_seconds", []).append(round(sum(e.seconds for e in run.result.epochs), 2))
         if s == 0:
-            weights_id = save_weights(r.storage, trial, run.state_dict, r.artifacts)
-        finals = ", ".join(f"{k} {c[-1][-1]:.2f}%" for k, c in curves.items())
+            out["weights_artifact"] = save_weights(r.storage, trial, run.state_dict, r.artifacts)
+        test = out["test_acc"]
+        finals = ", ".join(f"{k.removesuffix('_acc')} {out[k][-1][-1]:.2f}%" for k in ("val_acc", "test_acc") if k in out)
         r.log(f"  {what} trial {trial.number} seed {s}: {finals} "
-              f"(last {CONSISTENCY_K}: min {consistency(curves['test'][-1], CONSISTENCY_K):.2f}%), {seconds[-1]:.0f}s")
-    images = len(r.data.train) + (len(r.data.val) if full else 0)
-    return {**{f"{k}_acc": c for k, c in curves.items()}, "train_seconds": seconds, "train_images": images,
-            "seed_base": records.CONFIRM_SEED_BASE, "precision": precision, "weights_artifact": weights_id}
+              f"(last {CONSISTENCY_K}: min {consistency(test[-1], CONSISTENCY_K):.2f}%), {out['train_seconds'][-1]:.0f}s")
+    out.update(train_images=len(r.data.train) + (len(r.data.val) if full else 0),
+               seed_base=records.CONFIRM_SEED_BASE, precision=precision)
+    return {**out, **summarize(out.get("val_acc", []), out["test_acc"], r.target)}
 
 
-def confirm_trial(r: Retrainer, study: optuna.Study, trial: FrozenTrial) -> dict:
-    """Train `trial`'s design on the training split with each seed; store val + test curves."""
-    runs = train_seeds(r, trial, full=False)
-    record = {**summarize(runs["val_acc"], runs["test_acc"], r.target), **runs}
+def grow(r: Retrainer, study: optuna.Study, trial: FrozenTrial, record: dict, upto: int) -> dict:
+    """Confirmation's record of `trial` grown to `upto` seeds on the training split, stored."""
+    record = train_seeds(r, trial, record, upto, full=False)
     set_trial_attr(r.storage, study.study_name, trial.number, records.CONFIRM, record)
     return record
 
 
 def refit_trial(r: Retrainer, study: optuna.Study, trial: FrozenTrial) -> dict:
-    """Train `trial`'s design on train + val with the same seeds; store test curves."""
-    runs = train_seeds(r, trial, full=True)
-    record = {**summarize([], runs["test_acc"], r.target), **runs}  # nothing held out: no validation
+    """Train `trial`'s design on train + val with the first-round seeds; store test curves."""
+    record = train_seeds(r, trial, {}, r.seeds, full=True)  # nothing held out: no validation
     set_trial_attr(r.storage, study.study_name, trial.number, records.REFIT, record)
     return record
 
 
 def confirm_top(r: Retrainer, study: optuna.Study, top_k: int) -> None:
-    """Confirm the top-k trials by validation accuracy and the baselines; confirmed ones are skipped."""
-    for t in trials_to_confirm(study, top_k):
-        if records.is_confirmed(t, r.seeds):
-            continue
-        r.log(f"confirming trial {t.number} ({records.params(t)} params, val {t.value:.2f}%) "
-              f"on {len(r.data.train)} training images x {r.seeds} seeds")
-        confirm_trial(r, study, t)
+    """Race the top-k searched designs and the baselines over seeds (search.verdict.race_round):
+    each gets the first-round seeds, then only the ones still in contention on validation get
+    more, up to `r.cap`. Seeds already recorded are kept (a resumed run goes on from them)."""
+    contenders = {t.number: t for t in trials_to_confirm(study, top_k)}
+    recs = {n: records.confirm_record(t) for n, t in contenders.items()}
+    for n, t in contenders.items():
+        if len(recs[n].get("val_acc", [])) < r.seeds:
+            r.log(f"confirming trial {n} ({records.params(t)} params, val {t.value:.2f}%) "
+                  f"on {len(r.data.train)} training images x {r.seeds} seeds")
+            recs[n] = grow(r, study, t, recs[n], r.seeds)
+    out = {n for n, rec in recs.items() if rec.get("raced_out")}
+    while True:
+        finals = {n: [c[-1] for c in rec["val_acc"]] for n, rec in recs.items()}
+        more = race_round(finals, out, max(r.cap, r.seeds))
+        for n in out:
+            if not recs[n].get("raced_out"):
+                recs[n] = {**recs[n], "raced_out": True}
+                set_trial_attr(r.storage, study.study_name, n, records.CONFIRM, recs[n])
+                r.log(f"  race: trial {n} stops at {len(finals[n])} seeds, clearly behind on validation")
+        if not more:
+            return
+        r.log(f"  race: trials {', '.join(map(str, more))} still in contention; one more seed each")
+        for n in more:
+            recs[n] = grow(r, study, contenders[n], recs[n], len(recs[n]["val_acc"]) + 1)
 
 
 def refit_top(r: Retrainer, study: optuna.Study, which: str) -> None:

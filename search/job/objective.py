@@ -54,6 +54,10 @@ def candidate(trial: optuna.Trial, cfg: SearchConfig, data: DeviceData) -> tuple
     start = start_label(trial.user_attrs)
     if start:  # enqueued with a preset's params: sampled like any other trial
         _refuse_duplicate_start(trial, start)
+    fixed = records.fixed_design(trial.user_attrs)
+    if fixed is not None:  # a user's baseline outside the sampled space: trained as it is
+        spec, recipe = fixed
+        return spec, recipe, records.record_candidate(trial, spec, recipe, cfg.budget, None)
     _, c, h, _ = data.train.x.shape
     try:
         draw = sample(trial, cfg.budget, cfg.epochs, separable=cfg.separable, in_channels=c, in_size=h,

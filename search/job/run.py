@@ -19,7 +19,8 @@ from search.job.progress import Progress, clock
 from search.job.starts import create_or_resume
 from search.job.worker import run_worker, run_workers
 from search.store.storage import open_annotating_storage
-from search.store.study import artifact_dir, load_existing, open_search_storage
+from search.store.study import artifact_dir, load_existing, open_search_storage, store_verdict, verdict_lines
+from search.verdict import study_verdicts
 from trainers.data import DeviceData
 from trainers.datasets import target_accuracy
 from trainers.loop import resolve_device
@@ -38,11 +39,13 @@ def run_search(cfg: SearchConfig, log=print) -> int:
     run_trials(study, storage, cfg, data, t0, log)  # 3-4. sample, train, prune
     log(f"search: {time.monotonic() - t0:.0f}s")
     if cfg.top_k > 0:
-        confirm_and_refit(cfg, data, log)  # 5-6. seeds on the finalists, then the winner on every image
+        confirm_and_refit(cfg, data, log)  # 5-7. race the finalists, the verdict, the winner on every image
     final = load_existing(cfg.study_name, cfg.storage)
     rows = leaderboard_rows(final)
     log(format_leaderboard(rows, cfg.budget, target_accuracy(cfg.dataset, cfg.target)))
     log(winner_line(rows))
+    for line in verdict_lines(final):
+        log(line)
     log(f"total wall time: {time.monotonic() - t0:.0f}s; "
         f"dashboard: optuna-dashboard {cfg.storage} --artifact-dir {artifact_dir(final)}")
     return 0
@@ -78,6 +81,12 @@ def confirm_and_refit(cfg: SearchConfig, data: DeviceData, log) -> None:
 
     study = fresh()
     r = Retrainer(annotating, data, cfg.confirm_seeds, artifact_dir(study),
-                  target_accuracy(cfg.dataset, cfg.target), cfg.precision, log)
+                  target_accuracy(cfg.dataset, cfg.target), cfg.precision, log, cap=cfg.confirm_cap or 2 * cfg.confirm_seeds)
+    t0 = time.monotonic()
     confirm_top(r, study, cfg.top_k)
+    study = fresh()
+    store_verdict(study, study_verdicts(study))  # winner vs each baseline, stored on the study
+    log(f"confirmation: {time.monotonic() - t0:.0f}s")
+    t0 = time.monotonic()
     refit_top(r, fresh(), cfg.refit)
+    log(f"refit: {time.monotonic() - t0:.0f}s")

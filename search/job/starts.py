@@ -7,8 +7,10 @@ from dataclasses import replace
 import optuna
 from optuna.trial import TrialState
 
+from search.baselines import Baseline, resolve
 from search.config import SearchConfig
 from search.job.policy import make_pruner, make_sampler
+from search.store import records
 from search.store.records import start_label
 from search.store.study import open_or_create
 from space.count import count_params
@@ -16,15 +18,20 @@ from space.presets import PRESETS
 from space.sampling import design_params
 
 
-def start_points(budget: int, epochs: int, separable: bool = False) -> list[tuple[dict, dict]]:
-    """(params, user_attrs) of the trials a study starts from, all points of the sampled space.
+def start_points(budget: int, epochs: int, separable: bool = False, presets: bool = True,
+                 own: list[Baseline] | tuple = ()) -> list[tuple[dict, dict]]:
+    """(params, user_attrs) of the trials a study starts from.
 
     A preset that fits the budget is enqueued as drawn: a baseline, always confirmed. Every other
     one is enqueued with `fit="fill"` at the whole budget, so the sampler scales its widths to fit:
     a start point TPE learns from, ranked like any sampled design. Least scaled first. With
-    `separable`, each preset also starts a separable variant (`separable_variant`), last.
+    `separable`, each preset also starts a separable variant (`separable_variant`), last. The
+    user's own baselines (`own`, already checked against the budget) come right after the preset
+    baselines (`own_baseline`).
     """
     baselines, fitted, separated = [], [], []
+    if not presets:
+        return [own_baseline(b, separable) for b in own]
     for name, (spec, recipe) in sorted(PRESETS.items(), key=lambda kv: count_params(kv[1][0])):
         params = design_params(spec, replace(recipe, epochs=epochs), separable)
         if count_params(spec) <= budget:
@@ -33,7 +40,19 @@ def start_points(budget: int, epochs: int, separable: bool = False) -> list[tupl
             fitted.append(({**params, "fit": "fill", "fill": 1.0}, {"start": f"{name} fitted"}))
         if separable:
             separated.append((separable_variant(params, len(spec.blocks)), {"start": f"{name} separable"}))
-    return baselines + fitted + separated
+    named = {a["baseline"] for _, a in baselines}
+    mine = [own_baseline(b, separable) for b in own if b.label not in named]
+    return baselines + mine + fitted + separated
+
+
+def own_baseline(b: Baseline, separable: bool) -> tuple[dict, dict]:
+    """A user's design as a baseline: with its params where it is a point of the sampled space (TPE
+    then models it like any trial); else with the design itself on the trial, which the objective
+    trains as it is (records.FIXED_DESIGN)."""
+    try:
+        return design_params(b.spec, b.recipe, separable), {records.BASELINE: b.label}
+    except ValueError:
+        return {}, {records.BASELINE: b.label, records.FIXED_DESIGN: {"spec": b.spec.to_dict(), "recipe": b.recipe.to_dict()}}
 
 
 def separable_variant(params: dict, n_blocks: int) -> dict:
@@ -45,7 +64,8 @@ def separable_variant(params: dict, n_blocks: int) -> dict:
     return {**params, **{f"b{i}_separable": True for i in range(1, n_blocks)}, "fit": "fill", "fill": 1.0}
 
 
-def enqueue_missing_starts(study: optuna.Study, budget: int, epochs: int, separable: bool = False) -> list[str]:
+def enqueue_missing_starts(study: optuna.Study, budget: int, epochs: int, separable: bool = False,
+                           presets: bool = True, own: list[Baseline] | tuple = ()) -> list[str]:
     """Enqueue each start point (baselines first) unless a trial of it finished, runs or waits.
 
     A baseline interrupted by Ctrl-C was closed as failed; a resume enqueues it again (after any
@@ -54,7 +74,7 @@ def enqueue_missing_starts(study: optuna.Study, budget: int, epochs: int, separa
     """
     alive = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
     have = {start_label(t.user_attrs) for t in study.get_trials(deepcopy=False, states=alive)}
-    missing = [(p, a) for p, a in start_points(budget, epochs, separable) if start_label(a) not in have]
+    missing = [(p, a) for p, a in start_points(budget, epochs, separable, presets, own) if start_label(a) not in have]
     for params, attrs in missing:
         study.enqueue_trial(params, user_attrs=attrs)
     return [start_label(a) for _, a in missing]
@@ -65,6 +85,6 @@ def create_or_resume(storage, cfg: SearchConfig) -> optuna.Study:
     points it lacks."""
     study = open_or_create(storage, cfg, make_sampler(cfg.sampler, cfg.seed, cfg.trials),
                            make_pruner(cfg.pruner, cfg.epochs))
-    if cfg.baselines:
-        enqueue_missing_starts(study, cfg.budget, cfg.epochs, cfg.separable)
+    enqueue_missing_starts(study, cfg.budget, cfg.epochs, cfg.separable, cfg.baselines,
+                           resolve(cfg.baseline, cfg.budget, cfg.epochs))
     return study

@@ -21,6 +21,7 @@ CONFIRM_SEED_BASE = 1000  # confirmation, refit and export seeds differ from eve
 SPEC, RECIPE, PARAMS, MACS = "spec", "recipe", "params", "macs"
 VAL_CURVE, EPOCH_SECONDS, DRAWN_PARAMS = "val_acc", "epoch_seconds", "drawn_params"
 BASELINE, START = "baseline", "start"  # a hand design that fits the budget / any other start point
+FIXED_DESIGN = "design"  # a baseline outside the sampled space: {"spec", "recipe"} trained as it is
 CONFIRM, REFIT = "confirm", "refit"  # per-seed records on the training split / on train + val
 SURPLUS, INFEASIBLE, FAIL_REASON = "surplus", "infeasible", "fail_reason"
 
@@ -55,6 +56,12 @@ def counted_trials(study: optuna.Study) -> list[FrozenTrial]:
 def completed(trials: list[FrozenTrial]) -> list[FrozenTrial]:
     """Counted trials that completed with a value (what can be ranked, confirmed, exported)."""
     return [t for t in trials if is_counted(t) and t.state == TrialState.COMPLETE and t.value is not None]
+
+
+def fixed_design(attrs: dict) -> tuple[ArchSpec, Recipe] | None:
+    """The design an enqueued baseline carries when it is not a point of the sampled space."""
+    d = attrs.get(FIXED_DESIGN)
+    return (ArchSpec.from_dict(d["spec"]), Recipe.from_dict(d["recipe"])) if d else None
 
 
 def has_design(t: FrozenTrial) -> bool:

@@ -9,16 +9,19 @@ from __future__ import annotations
 import optuna
 from optuna.trial import FrozenTrial
 
-from search.store.records import completed, confirm_record, is_baseline
+from search.store.records import completed, confirm_record, is_baseline, is_confirmed
 
 
-def rank_key(t: FrozenTrial) -> tuple[bool, float]:
-    """Confirmed first; within each group, the validation figure the leaderboard's `val` column
-    shows: the mean over the confirmation seeds, else the search's one-seed value."""
+def rank_key(t: FrozenTrial) -> tuple[bool, bool, float]:
+    """Confirmed first, and among them the ones the race kept to its end (they hold the most
+    seeds, so the winner has at least as many as any design it was compared with); within each
+    group, the validation figure the leaderboard's `val` column shows: the mean over the
+    confirmation seeds, else the search's one-seed value."""
     c = confirm_record(t)
     if "val_acc_mean" in c:
-        return True, c["val_acc_mean"]
-    return False, t.value or 0.0
+        return True, not c.get("raced_out", False), c["val_acc_mean"]
+    return False, False, t.value or 0.0
+
 
 
 def ranked(study: optuna.Study) -> list[FrozenTrial]:
@@ -39,7 +42,7 @@ def trials_to_confirm(study: optuna.Study, k: int) -> list[FrozenTrial]:
 def trials_to_refit(study: optuna.Study, which: str) -> list[FrozenTrial]:
     """Confirmed trials to retrain on all training images: the winner (best confirmed validation)
     and every baseline it is compared with ("winner"), every confirmed trial ("all"), or none."""
-    confirmed = [t for t in ranked(study) if rank_key(t)[0]]
+    confirmed = [t for t in ranked(study) if is_confirmed(t)]
     if which == "none" or not confirmed:
         return []
     if which == "all":

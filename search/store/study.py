@@ -13,6 +13,8 @@ from search.store.records import has_design
 from search.store.storage import open_storage, sqlite_path
 
 ARTIFACT_ATTR = "artifact_dir"  # study attribute: where confirmed weights and exports are stored
+VERDICT_ATTR = "verdict"  # study attribute: one plain line per winner-vs-baseline comparison
+VERDICT_DATA_ATTR = "verdict_data"  # study attribute: the figures behind each line
 
 
 def check_study_name(name: str) -> None:
@@ -102,3 +104,13 @@ def artifact_dir(study: optuna.Study, storage_url: str | None = None) -> Path:
     if not path.is_absolute() and db is not None and ARTIFACT_ATTR in study.user_attrs:
         path = db.parent / path
     return path
+
+
+def store_verdict(study: optuna.Study, verdicts: list[dict]) -> None:
+    study.set_user_attr(VERDICT_ATTR, [v["line"] for v in verdicts])
+    study.set_user_attr(VERDICT_DATA_ATTR, verdicts)
+
+
+def verdict_lines(study: optuna.Study) -> list[str]:
+    """The stored verdict, one line per comparison ([] before confirmation)."""
+    return list(study.user_attrs.get(VERDICT_ATTR) or [])
