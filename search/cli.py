@@ -246,7 +246,11 @@ def cmd_bench(argv: list[str]) -> int:
                    help="draw from the search's default space with separable blocks (--no-separable: the plain space)")
     g = p.add_argument_group("fidelity, recipe")
     g.add_argument("--designs", type=int, default=24, help="fidelity: random designs drawn at --budget (the search's start points there are added)")
-    g.add_argument("--seeds", type=int, default=2, help="recipe: training seeds per design and recipe")
+    g.add_argument("--seeds", type=int, default=None, help="recipe: training seeds per design and recipe "
+                   "(default 2); race: first-round seeds (default 3, the search's --confirm-seeds)")
+    g = p.add_argument_group("race")
+    g.add_argument("--std", type=float, default=0.07, help="seed std of validation accuracy, points")
+    g.add_argument("--races", type=int, default=2000, help="simulated races per gap")
     g.add_argument("--epochs", type=int, default=15, help="full fidelity: epochs per design")
     g.add_argument("--seed", type=int, default=0, help="fidelity: draw and training seed")
     g.add_argument("--out", type=Path, default=None,

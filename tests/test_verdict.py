@@ -152,3 +152,12 @@ def test_a_bad_baseline_exits_2_before_anything_is_trained(tmp_path, make, words
                    cwd=tmp_path)
     assert proc.returncode == 2 and words in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "studies").exists() and not (tmp_path / "nodata").exists()
+
+
+def test_bench_race_prints_the_race_against_fixed_seeds(tmp_path):
+    proc = run_cli("bench", "race", "--races", "40", cwd=tmp_path, check=True)
+    rows = [line.split() for line in proc.stdout.splitlines() if line[:4].replace(".", "").isdigit()]
+    assert [r[0] for r in rows] == ["0.00", "0.03", "0.05", "0.10", "0.20", "0.30"]
+    assert float(rows[-1][1].rstrip("%")) > 95 and 6 <= float(rows[-1][4]) < 12  # a clear gap: decided early
+    bad = run_cli("bench", "race", "--seeds", "1", cwd=tmp_path)
+    assert bad.returncode == 2 and "--seeds must be >= 2" in bad.stderr

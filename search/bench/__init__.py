@@ -1,7 +1,7 @@
 """Research benchmarks: each prints figures (and ratios) measured in one run.
 
 Speed and the space (`throughput`), how well cheap signals predict a design's final accuracy and
-which pruner keeps the best (`fidelity`), recipes over seeds (`recipe`), seed noise (`noise`) and
+which pruner keeps the best (`fidelity`), recipes over seeds (`recipe`), the confirmation race at a seed noise (`race`), seed noise (`noise`) and
 parameter importance (`importance`). Each module is imported only when its bench runs.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 BENCHES = {"data": "throughput", "train": "throughput", "space": "throughput", "workers": "throughput",
-           "fidelity": "fidelity", "recipe": "recipe"}
+           "fidelity": "fidelity", "recipe": "recipe", "race": "race"}
 
 
 def run_bench(what: str, **options) -> int:

@@ -106,10 +106,11 @@ def summary(records: list[dict]) -> str:
     return "\n".join(rows)
 
 
-def bench_recipe(*, out: Path | None, seeds: int, epochs: int, data_dir: str, device: str,
+def bench_recipe(*, out: Path | None, seeds: int | None, epochs: int, data_dir: str, device: str,
                  precision: str = "auto", **kw) -> int:
     from trainers.loop import resolve_device
 
+    seeds = 2 if seeds is None else seeds
     out = out or Path("studies/recipe.json")
     if kw.get("analyse") is not None:
         records = json.loads(Path(kw["analyse"]).read_text())["records"]

@@ -1,0 +1,38 @@
+"""`bench recipe`: designs x recipes over seeds; the summary is a pure function of the stored file."""
+
+import json
+
+from conftest import run_cli
+from search.bench.recipe import designs, recipes, summary
+from space import count_params
+from space.recipe import Recipe
+
+
+def record(design, label, seed, val, test):
+    return {"design": design, "recipe_label": label, "seed": seed, "val": [90.0, val], "test": [90.0, test]}
+
+
+def test_the_recipes_change_only_optimizer_and_schedule():
+    base = Recipe(batch_size=64, rotate=5.0, scale=0.1)
+    for label, r in recipes(base).items():
+        assert (r.batch_size, r.rotate, r.scale, r.epochs) == (64, 5.0, 0.1, 15), label
+    assert {(r.optimizer, r.schedule) for r in recipes(base).values()} == {
+        ("sgd", "step"), ("adam", "step"), ("sgd", "onecycle"), ("adam", "onecycle")}
+
+
+def test_the_designs_fit_the_budget_and_include_a_headless_end():
+    ds = designs(8000)
+    assert all(count_params(spec) <= 8000 for spec, _ in ds.values())
+    assert ds["headless"][0].head == "gap"
+
+
+def test_the_summary_pairs_each_recipe_with_sgd_step_on_the_same_seeds(tmp_path):
+    records = [record("d", "sgd-step", 0, 99.0, 99.1), record("d", "sgd-step", 1, 99.2, 99.3),
+               record("d", "adam-step", 0, 99.3, 99.2), record("d", "adam-step", 1, 99.3, 99.4)]
+    text = summary(records)
+    adam = next(line for line in text.splitlines() if "adam-step" in line).split()
+    assert adam[2:5] == ["2", "99.300", "99.300"] and adam[5] == "+0.200"
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"records": records}))
+    proc = run_cli("bench", "recipe", "--analyse", str(path), cwd=tmp_path, check=True)
+    assert proc.stdout.strip() == text
