@@ -73,3 +73,12 @@ def resolve(values: tuple[str, ...] | list[str], budget: int, epochs: int) -> li
             raise UserError(f"--baseline {value}: two baselines named {label!r}; rename one file")
         out.append(Baseline(label, spec, replace(recipe, epochs=epochs)))
     return out
+
+
+def with_keys(cfg):
+    """`cfg` (a SearchConfig) with the identity of its --baseline designs, each checked: the CLI
+    calls this before any data or storage is touched."""
+    from dataclasses import replace as replace_fields
+
+    keys = tuple(b.key() for b in resolve(cfg.baseline, cfg.budget, cfg.epochs))
+    return replace_fields(cfg, baseline_keys=keys)

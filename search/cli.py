@@ -25,17 +25,33 @@ from pathlib import Path
 DEFAULT_STUDY = "mnist-b8000"
 
 
-def _search_parser(prog: str = "python -m search") -> argparse.ArgumentParser:
+def _budgets(text: str) -> list[int]:
+    try:
+        budgets = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated parameter counts, got {text!r}") from None
+    if not budgets:
+        raise argparse.ArgumentTypeError("expected at least one budget")
+    return budgets
+
+
+def _search_parser(prog: str = "python -m search", frontier: bool = False) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=prog,
-        description="Find the most accurate small CNN within a hard parameter budget "
-        "(Optuna study, persisted to SQLite by default; re-run the same command to resume).",
-        epilog="other commands: data, show, train, leaderboard, export, predict, report, importance, noise, bench "
-        "(python -m search COMMAND --help)",
+        description=("One study per budget, each searched and confirmed as the search does, then the accuracy-for-"
+                     "budget frontier as a table and a plotly figure (resumable: run it again)." if frontier else
+                     "Find the most accurate small CNN within a hard parameter budget "
+                     "(Optuna study, persisted to SQLite by default; re-run the same command to resume)."),
+        epilog="other commands: data, show, train, leaderboard, export, predict, report, frontier, importance, noise, "
+        "bench (python -m search COMMAND --help)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     g = p.add_argument_group("search")
-    g.add_argument("--budget", type=int, required=True, help="hard parameter budget; no candidate above it is trained")
+    if frontier:
+        g.add_argument("--budgets", type=_budgets, required=True,
+                       help="comma-separated budgets, e.g. 2000,4000,6000,8000; --trials and --timeout apply to each")
+    else:
+        g.add_argument("--budget", type=int, required=True, help="hard parameter budget; no candidate above it is trained")
     g.add_argument("--trials", type=int, default=100, help="finished (complete or pruned) trials the study should hold")
     g.add_argument("--epochs", type=int, default=15, help="training epochs per candidate")
     g.add_argument("--sampler", default="tpe", help="tpe | random")
@@ -60,7 +76,7 @@ def _search_parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     g.add_argument("--subset", type=int, default=None, help="train on a seeded sample of N images (quick runs)")
     g.add_argument("--val-size", type=int, default=10_000, help="validation images held out from the training set")
     g = p.add_argument_group("storage")
-    g.add_argument("--study-name", default=None, help="default: <dataset>-b<budget>")
+    g.add_argument("--study-name", default=None, help="default: <dataset>-b<budget> (frontier: <name>-b<budget>)")
     g.add_argument("--storage", default=None, help="default: sqlite:///studies/<study-name>.db; or postgresql://...")
     g = p.add_argument_group("confirmation")
     g.add_argument("--top-k", type=int, default=2,
@@ -113,13 +129,29 @@ def _sub(name: str, help_: str) -> argparse.ArgumentParser:
 
 def cmd_search(argv: list[str]) -> int:
     a = _search_parser().parse_args(argv)
+    from search.baselines import with_keys
     from search.config import SearchConfig, validate
 
     cfg = SearchConfig.from_args(a)
     validate(cfg)  # before torch/optuna load: bad input is answered at once
+    cfg = with_keys(cfg)  # each --baseline read and checked, before any data
     from search.job.run import run_search
 
     return run_search(cfg)
+
+
+def cmd_frontier(argv: list[str]) -> int:
+    a = _search_parser("python -m search frontier", frontier=True).parse_args(argv)
+    from search.baselines import with_keys
+    from search.config import frontier_configs, validate
+
+    cfgs = frontier_configs(a)
+    for cfg in cfgs:
+        validate(cfg)  # every budget checked before any data or study is touched
+    cfgs = [with_keys(cfg) for cfg in cfgs]
+    from search.job.run import run_frontier
+
+    return run_frontier(cfgs)
 
 
 def cmd_data(argv: list[str]) -> int:
@@ -289,7 +321,7 @@ def cmd_noise(argv: list[str]) -> int:
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "data": cmd_data, "show": cmd_show, "train": cmd_train, "leaderboard": cmd_leaderboard,
     "export": cmd_export, "predict": cmd_predict, "report": cmd_report, "bench": cmd_bench,
-    "importance": cmd_importance, "noise": cmd_noise, "search": cmd_search,
+    "importance": cmd_importance, "noise": cmd_noise, "search": cmd_search, "frontier": cmd_frontier,
 }
 
 

@@ -6,7 +6,6 @@ import argparse
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from search.baselines import resolve
 from search.errors import UserError
 from space.count import family_min_params
 from trainers.datasets import DATASETS
@@ -67,14 +66,22 @@ class SearchConfig:
         """Every field from the parsed option of the same name; the defaults that need the others."""
         values = {f.name: getattr(a, f.name) for f in fields(cls) if hasattr(a, f.name)}
         values["baselines"] = not a.no_baselines
-        values["baseline"] = tuple(a.baseline or ())
-        values["baseline_keys"] = tuple(b.key() for b in resolve(values["baseline"], a.budget, a.epochs))
+        values["baseline"] = tuple(a.baseline or ())  # baseline_keys: search.baselines.with_keys
         values["study_name"] = a.study_name or default_study_name(a.dataset, a.budget)
         values["storage"] = a.storage or default_storage(values["study_name"])
         return cls(**values)
 
     def identity(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in IDENTITY_FIELDS}
+
+
+def frontier_configs(a: argparse.Namespace) -> list[SearchConfig]:
+    """One config per --budgets entry: the same options, the study <name>-b<budget>."""
+    out = []
+    for budget in a.budgets:
+        name = f"{a.study_name}-b{budget}" if a.study_name else default_study_name(a.dataset, budget)
+        out.append(SearchConfig.from_args(argparse.Namespace(**{**vars(a), "budget": budget, "study_name": name})))
+    return out
 
 
 def default_study_name(dataset: str, budget: int) -> str:
@@ -123,7 +130,6 @@ def validate(cfg: SearchConfig) -> None:
         raise UserError(f"unknown precision {cfg.precision!r}; choose from {', '.join(PRECISIONS)}")
     if cfg.target is not None and not 0 < cfg.target <= 100:
         raise UserError(f"--target must be an accuracy in (0, 100], got {cfg.target}")
-    resolve(cfg.baseline, cfg.budget, cfg.epochs)  # each --baseline readable, a design, within budget
 
 
 def study_data(cfg: SearchConfig, device, *, data_dir: str | None = None, log=lambda msg: None):

@@ -123,35 +123,3 @@ def pack(correct: np.ndarray) -> str:
 def unpack(text: str) -> np.ndarray:
     data, n = text.rsplit(":", 1)
     return np.unpackbits(np.frombuffer(base64.b64decode(data), dtype=np.uint8))[: int(n)].astype(bool)
-
-
-# --- the verdict of a study ---------------------------------------------------------------------
-
-def study_verdicts(study) -> list[dict]:
-    """The winner against each confirmed baseline. When the winner is itself a baseline, the best
-    confirmed searched design is compared with the baselines instead, after a line saying so."""
-    from search.store import records
-    from search.store.selection import ranked
-
-    confirmed = [t for t in ranked(study) if records.is_confirmed(t)]
-    baselines = [t for t in confirmed if records.is_baseline(t)]
-    searched = [t for t in confirmed if not records.is_baseline(t)]
-    if not confirmed or not baselines:
-        return []
-    winner = confirmed[0]
-    out: list[dict] = []
-    if records.is_baseline(winner):
-        out.append({"line": f"winner: the baseline {records.start_label(winner.user_attrs)} (trial {winner.number}); "
-                            "no searched design led it on mean validation accuracy"})
-        if not searched:
-            return out
-        a, a_label = searched[0], f"best searched design (trial {searched[0].number})"
-    else:
-        a, a_label = winner, f"winner (trial {winner.number})"
-    for b in baselines:
-        if b.number == a.number:
-            continue
-        v = compare(records.confirm_record(a), records.confirm_record(b))
-        v.update(a=a.number, b=b.number, a_label=a_label, b_label=records.start_label(b.user_attrs))
-        out.append({**v, "line": format_line(v)})
-    return out

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from search.commands import report_data as rd
-from search.store.study import load_existing, study_config, verdict_lines
+from search.store.study import FRONTIER_ATTR, load_existing, study_config, verdict_lines
 from search.store.records import completed
 from trainers.datasets import target_accuracy
 
@@ -106,6 +106,9 @@ def build_html(study: optuna.Study) -> str:
     n = len(rd.trained(trials))
     lines = verdict_lines(study)
     verdict = ("<h2>Verdict</h2><ul>" + "".join(f"<li>{html.escape(v)}</li>" for v in lines) + "</ul>") if lines else ""
+    if FRONTIER_ATTR in study.user_attrs:
+        link = Path(study.user_attrs[FRONTIER_ATTR]).as_uri()
+        verdict += f'<p>Part of the frontier <a href="{html.escape(link)}">{html.escape(link)}</a>.</p>'
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(study.study_name)}</title>
 {ERROR_TRAP}</head><body style="font-family:sans-serif;max-width:1100px;margin:auto">
 <h1>Study {html.escape(study.study_name)}</h1>

@@ -25,9 +25,9 @@ from optuna.trial import FrozenTrial
 from tqdm import tqdm
 
 from search.store import records
-from search.store.selection import trials_to_confirm, trials_to_refit
+from search.store.selection import ranked, trials_to_confirm, trials_to_refit
 from search.store.storage import set_trial_attr
-from search.verdict import pack, race_round
+from search.verdict import compare, format_line, pack, race_round
 from trainers.data import DeviceData
 from trainers.loop import EpochStats, consistency, first_epoch_at, retrain
 from trainers.precision import resolve_precision
@@ -174,3 +174,30 @@ def refit_top(r: Retrainer, study: optuna.Study, which: str) -> None:
               f"{records.confirm_record(t)['val_acc_mean']:.2f}%) on {len(r.data.train) + len(r.data.val)} "
               f"training images (train + val) x {r.seeds} seeds")
         refit_trial(r, study, t)
+
+
+def study_verdicts(study) -> list[dict]:
+    """The winner against each confirmed baseline. When the winner is itself a baseline, the best
+    confirmed searched design is compared with the baselines instead, after a line saying so."""
+    confirmed = [t for t in ranked(study) if records.is_confirmed(t)]
+    baselines = [t for t in confirmed if records.is_baseline(t)]
+    searched = [t for t in confirmed if not records.is_baseline(t)]
+    if not confirmed or not baselines:
+        return []
+    winner = confirmed[0]
+    out: list[dict] = []
+    if records.is_baseline(winner):
+        out.append({"line": f"winner: the baseline {records.start_label(winner.user_attrs)} (trial {winner.number}); "
+                            "no searched design led it on mean validation accuracy"})
+        if not searched:
+            return out
+        a, a_label = searched[0], f"best searched design (trial {searched[0].number})"
+    else:
+        a, a_label = winner, f"winner (trial {winner.number})"
+    for b in baselines:
+        if b.number == a.number:
+            continue
+        v = compare(records.confirm_record(a), records.confirm_record(b))
+        v.update(a=a.number, b=b.number, a_label=a_label, b_label=records.start_label(b.user_attrs))
+        out.append({**v, "line": format_line(v)})
+    return out

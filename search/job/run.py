@@ -1,4 +1,6 @@
-"""`python -m search --budget B --trials N`: the whole job, from data to a confirmed winner.
+"""`python -m search --budget B --trials N`: the whole job, from data to a confirmed winner; and
+`python -m search frontier --budgets 2000,4000,...`: that job once per budget, on one data load, then
+the accuracy-for-budget frontier, drawn and linked from each study (its report shows the link).
 
 It follows the README's "How a search runs": checks first, the data on the device once, the study
 with its start points, the trials (one process or several workers), confirmation over seeds,
@@ -8,30 +10,36 @@ the refit of the winner, then the leaderboard.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import optuna
 
+from search.baselines import resolve
+from search.commands.frontier import format_frontier, frontier_points, write_frontier_figure
 from search.commands.leaderboard import format_leaderboard, leaderboard_rows, winner_line
 from search.config import SearchConfig, study_data, validate
 from search.errors import EXIT_TOO_MANY_FAILURES, SearchFailed, TooManyFailures
-from search.job.confirm import Retrainer, confirm_top, refit_top
+from search.job.confirm import Retrainer, confirm_top, refit_top, study_verdicts
 from search.job.progress import Progress, clock
 from search.job.starts import create_or_resume
 from search.job.worker import run_worker, run_workers
 from search.store.storage import open_annotating_storage
-from search.store.study import artifact_dir, load_existing, open_search_storage, store_verdict, verdict_lines
-from search.verdict import study_verdicts
+from search.store.study import (
+    FRONTIER_ATTR, artifact_dir, load_existing, open_search_storage, store_verdict, verdict_lines,
+)
 from trainers.data import DeviceData
 from trainers.datasets import target_accuracy
 from trainers.loop import resolve_device
 
 
-def run_search(cfg: SearchConfig, log=print) -> int:
+def run_search(cfg: SearchConfig, log=print, data: DeviceData | None = None) -> int:
+    """The search; `data` already loaded (the frontier shares one load between its budgets)."""
     validate(cfg)  # 1. every check that needs no data and no storage
+    resolve(cfg.baseline, cfg.budget, cfg.epochs)  # each --baseline readable, a design, within budget
     device = resolve_device(cfg.device)
     storage = open_search_storage(cfg)  # a bad storage or a mismatched study: answered before any data
     t0 = time.monotonic()
-    data = study_data(cfg, device, log=log)  # 1. the data on the device, once
+    data = data or study_data(cfg, device, log=log)  # 1. the data on the device, once
     study = create_or_resume(storage, cfg)  # 2. baselines and start points first
     log(f"study {cfg.study_name!r} in {cfg.storage}: budget {cfg.budget} params, {cfg.trials} trials "
         f"x {cfg.epochs} epochs on {cfg.dataset} ({len(data.train)} train / {len(data.val)} val images), "
@@ -90,3 +98,26 @@ def confirm_and_refit(cfg: SearchConfig, data: DeviceData, log) -> None:
     t0 = time.monotonic()
     refit_top(r, fresh(), cfg.refit)
     log(f"refit: {time.monotonic() - t0:.0f}s")
+
+
+def run_frontier(cfgs: list[SearchConfig], log=print) -> int:
+    for cfg in cfgs:
+        open_search_storage(cfg)  # every storage and stored study checked before any data
+    device = resolve_device(cfgs[0].device)
+    t0 = time.monotonic()
+    data = study_data(cfgs[0], device, log=log)  # the budgets share data set, split and subset
+    walls = []
+    for cfg in cfgs:
+        log(f"--- budget {cfg.budget:,}: study {cfg.study_name!r} ---")
+        t = time.monotonic()
+        run_search(cfg, log, data=data)
+        walls.append(f"{cfg.budget:,}: {time.monotonic() - t:.0f}s")
+    studies = [load_existing(cfg.study_name, cfg.storage) for cfg in cfgs]
+    target = target_accuracy(cfgs[0].dataset, cfgs[0].target)
+    points = frontier_points(studies)
+    log(format_frontier(points, target))
+    out = write_frontier_figure(points, target, Path("studies") / f"frontier-{cfgs[0].dataset}.html").resolve()
+    for study in studies:
+        study.set_user_attr(FRONTIER_ATTR, str(out))
+    log(f"frontier figure: {out}; wall time per budget: {', '.join(walls)}; total {time.monotonic() - t0:.0f}s")
+    return 0

@@ -15,6 +15,7 @@ from search.store.storage import open_storage, sqlite_path
 ARTIFACT_ATTR = "artifact_dir"  # study attribute: where confirmed weights and exports are stored
 VERDICT_ATTR = "verdict"  # study attribute: one plain line per winner-vs-baseline comparison
 VERDICT_DATA_ATTR = "verdict_data"  # study attribute: the figures behind each line
+FRONTIER_ATTR = "frontier"  # study attribute: the frontier figure this study is part of
 
 
 def check_study_name(name: str) -> None:

@@ -1,0 +1,78 @@
+"""The accuracy-for-budget frontier, read from one study per budget: a table and a plotly figure.
+
+Each point is a design confirmed in its study (mean test accuracy ± std over its seeds against its
+exact parameter count); the winners, the hand designs and their fitted start points are marked.
+Test accuracy is reported here, as everywhere: it chose nothing (validation did, in each study).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+
+from search.store import records
+from search.store.selection import ranked
+from search.store.study import study_config
+
+
+def frontier_points(studies: list[optuna.Study]) -> list[dict]:
+    """Every confirmed design of every study, with what it is: winner, baseline, start point, searched."""
+    points = []
+    for study in studies:
+        budget = study_config(study).budget
+        confirmed = [t for t in ranked(study) if records.is_confirmed(t)]
+        for i, t in enumerate(confirmed):
+            c, label = records.confirm_record(t), records.start_label(t.user_attrs)
+            kind = "winner" if i == 0 else "hand design" if records.is_baseline(t) else \
+                "start point" if label else "searched"
+            points.append({"budget": budget, "study": study.study_name, "trial": t.number, "params": records.params(t),
+                           "kind": kind, "label": label or f"trial {t.number}", "seeds": c["seeds"],
+                           "val": c["val_acc_mean"], "test": c["test_acc_mean"], "test_std": c["test_acc_std"],
+                           "test_min": c["test_acc_min"]})
+    return points
+
+
+def smallest_at(points: list[dict], target: float) -> dict | None:
+    """The smallest confirmed design whose mean test accuracy over its seeds reaches `target`."""
+    held = [p for p in points if p["test"] >= target]
+    return min(held, key=lambda p: (p["params"], -p["test"])) if held else None
+
+
+def format_frontier(points: list[dict], target: float) -> str:
+    head = f"{'budget':>7} {'design':<24} {'params':>7} {'seeds':>5} {'val %':>7} {'test % (mean±std)':>18} {'min':>6}"
+    lines = [head, "-" * len(head)]
+    for p in sorted(points, key=lambda p: (p["budget"], p["kind"] != "winner", -p["val"])):
+        name = f"{p['label']}{' (winner)' if p['kind'] == 'winner' and not p['label'].startswith('trial') else ''}"
+        name = f"{name}{'*' if p['kind'] == 'winner' else ''}"
+        lines.append(f"{p['budget']:>7,} {name:<24} {p['params']:>7,} {p['seeds']:>5} {p['val']:>7.2f} "
+                     f"{p['test']:>11.2f} ± {p['test_std']:.2f} {p['test_min']:>6.2f}")
+    best = smallest_at(points, target)
+    lines.append("* the study's winner (best mean validation over the most seeds); test is reported, never used to choose")
+    lines.append(f"smallest design at >= {target:g}% mean test: "
+                 + (f"{best['label']} of {best['study']}, {best['params']:,} params, {best['test']:.2f}% ± "
+                    f"{best['test_std']:.2f} over {best['seeds']} seeds" if best else "none of these"))
+    return "\n".join(lines)
+
+
+def write_frontier_figure(points: list[dict], target: float, out: Path) -> Path:
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for kind, symbol in (("winner", "star"), ("hand design", "square"), ("start point", "diamond"),
+                         ("searched", "circle")):
+        ps = [p for p in points if p["kind"] == kind]
+        if ps:
+            fig.add_trace(go.Scatter(
+                x=[p["params"] for p in ps], y=[p["test"] for p in ps], mode="markers", name=kind,
+                marker={"symbol": symbol, "size": 12 if kind == "winner" else 9},
+                error_y={"type": "data", "array": [p["test_std"] for p in ps]},
+                text=[f"{p['label']} ({p['study']}): {p['seeds']} seeds, val {p['val']:.2f}%" for p in ps]))
+    fig.add_hline(y=target, line_dash="dash", annotation_text=f"target {target:g}%")
+    for budget in sorted({p["budget"] for p in points}):
+        fig.add_vline(x=budget, line_dash="dot", line_color="grey")
+    fig.update_layout(title="Accuracy for budget: confirmed designs, mean test accuracy ± std over seeds",
+                      xaxis_title="parameters", yaxis_title="test accuracy (%)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.write_html(str(out), include_plotlyjs="inline")
+    return out
