@@ -163,14 +163,15 @@ def train(
     norm: tuple[float, float],
     seed: int = 0,
     report: Callable[[EpochStats], bool] | None = None,
-    compile: bool = False,
+    compile: bool | str = False,
     precision: str = "fp32",
 ) -> TrainResult:
     """Train with SGD / Adam / AdamW and StepLR (per epoch) or OneCycle (per batch); evaluate `evals` each epoch.
 
     `report(stats)` is called after every epoch; returning True stops training (pruning).
     Raises NonFiniteLoss when the loss becomes NaN/inf. Same seed, same device => same curve.
-    precision: fp32, bf16 (autocast) or auto (see resolve_precision).
+    precision: fp32, bf16 (autocast) or auto (see resolve_precision). compile: True, or a
+    torch.compile mode such as "reduce-overhead" (CUDA graphs).
     """
     device = data.x.device
     precision = resolve_precision(precision, device.type)
@@ -181,7 +182,7 @@ def train(
         net = net.to(memory_format=torch.channels_last)
     fast_dropout = bulk_mask_dropout(net, seed) if device.type == "cpu" else contextlib.nullcontext(net)
     with fast_dropout:
-        step_fn = torch.compile(net) if compile else net
+        step_fn = torch.compile(net, mode=compile if isinstance(compile, str) else None) if compile else net
         return _fit(net, step_fn, data, recipe, evals, norm, seed, report, precision)
 
 
