@@ -19,7 +19,7 @@ from space.presets import PRESETS
 from space.recipe import Recipe
 from space.spec import ArchSpec
 
-# the images the data sets hold today: 28x28, one channel, ten classes
+# MNIST's and Fashion-MNIST's images: 28x28, one channel, ten classes (the presets were made for them)
 IMAGE_IO = {"in_channels": 1, "in_size": 28, "num_classes": 10}
 
 
@@ -48,8 +48,10 @@ def load_design_file(path: Path) -> tuple[ArchSpec, Recipe]:
     return ArchSpec.from_dict(data), Recipe()
 
 
-def resolve(values: tuple[str, ...] | list[str], budget: int, epochs: int) -> list[Baseline]:
-    """The designs named by --baseline, checked; a preset by name, anything else a file path."""
+def resolve(values: tuple[str, ...] | list[str], budget: int, epochs: int,
+            io: dict[str, int] | None = None) -> list[Baseline]:
+    """The designs named by --baseline, checked; a preset by name, anything else a file path.
+    `io`: the data's channels, size and classes, checked where known (None: not yet known)."""
     out: list[Baseline] = []
     for value in values:
         if value in PRESETS:
@@ -63,9 +65,9 @@ def resolve(values: tuple[str, ...] | list[str], budget: int, epochs: int) -> li
             except InputError as e:  # SpecError, RecipeError: say which file
                 raise UserError(f"--baseline {value}: {e}") from None
             label = Path(value).stem
-        wrong = {k: getattr(spec, k) for k, v in IMAGE_IO.items() if getattr(spec, k) != v}
+        wrong = {k: getattr(spec, k) for k, v in (io or {}).items() if getattr(spec, k) != v}
         if wrong:
-            raise UserError(f"--baseline {value}: made for other images ({wrong}); the data has {IMAGE_IO}")
+            raise UserError(f"--baseline {value}: made for other images ({wrong}); the data has {io}")
         n = count_params(spec)
         if n > budget:
             raise UserError(f"--baseline {value}: {n:,} params > the budget {budget:,}; nothing over budget is trained")
@@ -80,5 +82,8 @@ def with_keys(cfg):
     calls this before any data or storage is touched."""
     from dataclasses import replace as replace_fields
 
-    keys = tuple(b.key() for b in resolve(cfg.baseline, cfg.budget, cfg.epochs))
+    from trainers.datasets import DATASETS
+
+    io = IMAGE_IO if cfg.dataset in DATASETS else None  # your own data: checked once it is read
+    keys = tuple(b.key() for b in resolve(cfg.baseline, cfg.budget, cfg.epochs, io))
     return replace_fields(cfg, baseline_keys=keys)

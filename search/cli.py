@@ -102,8 +102,13 @@ def _search_parser(prog: str = "python -m search", frontier: bool = False) -> ar
 
 
 def _data_args(g: argparse._ActionsContainer) -> None:
-    g.add_argument("--dataset", default="mnist", help="mnist | fashion-mnist")
-    g.add_argument("--data-dir", default="data", help="where raw files live (torchvision layout)")
+    g.add_argument("--dataset", default="mnist",
+                   help="mnist | fashion-mnist | cifar10 | folder:PATH (PATH/train/<class>/*, PATH/test/<class>/* "
+                        "or PATH/<class>/*) | npz:PATH (x_train, y_train, x_test, y_test)")
+    g.add_argument("--data-dir", default="data", help="where raw files live (torchvision layout) and decoded "
+                   "folders are cached")
+    g.add_argument("--image-size", type=int, default=None,
+                   help="resize every image to N x N on load (needed where a folder mixes sizes)")
 
 
 def _study_args(p: argparse.ArgumentParser) -> None:
@@ -155,16 +160,27 @@ def cmd_frontier(argv: list[str]) -> int:
 
 
 def cmd_data(argv: list[str]) -> int:
-    p = _sub("data", "Fetch the data set into --data-dir and verify every raw file's sha256.")
+    p = _sub("data", "Fetch the data set into --data-dir and verify every raw file's sha256; read your own "
+             "data (folder:, npz:) once, check it and cache it.")
     _data_args(p)
     a = p.parse_args(argv)
-    from search.config import check_dataset
+    from search.config import absolute_dataset, check_dataset
 
     check_dataset(a.dataset)
-    from trainers.fetch import ensure_dataset
+    from trainers.datasets import DATASETS
 
-    folder = ensure_dataset(a.dataset, a.data_dir, log=print)
-    print(f"{a.dataset}: verified raw files in {folder}")
+    if a.dataset in DATASETS:
+        from trainers.fetch import ensure_dataset
+
+        folder = ensure_dataset(a.dataset, a.data_dir, log=print)
+        print(f"{a.dataset}: verified raw files in {folder}")
+        return 0
+    from trainers.data import read_source
+
+    raw = read_source(absolute_dataset(a.dataset), a.data_dir, a.image_size, 0, print)
+    _, c, h, w = raw.train_x.shape
+    print(f"{a.dataset}: {len(raw.train_y):,} training and {len(raw.test_y):,} test images, {c} channel(s), "
+          f"{h}x{w}, {len(raw.classes)} classes ({', '.join(raw.classes[:10])}{', ...' if len(raw.classes) > 10 else ''})")
     return 0
 
 
@@ -206,7 +222,8 @@ def cmd_train(argv: list[str]) -> int:
     spec, recipe, label = pick_design(preset=a.preset, spec=a.spec, trial=a.trial, study=a.study, storage=a.storage)
     return train_design(spec, recipe, label, epochs=a.epochs, seed=a.seed, device=a.device, dataset=a.dataset,
                         data_dir=a.data_dir, subset=a.subset, out=a.out, compile=a.compile, target=a.target,
-                        precision=a.precision, fit_on=a.fit_on, data_seed=a.data_seed, val_size=a.val_size)
+                        precision=a.precision, fit_on=a.fit_on, data_seed=a.data_seed, val_size=a.val_size,
+                        image_size=a.image_size)
 
 
 def cmd_leaderboard(argv: list[str]) -> int:

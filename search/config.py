@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -16,7 +17,8 @@ PRUNERS = ("median", "hyperband", "none")
 REFITS = ("winner", "all", "none")
 
 # Fields that define what the objective measures: a study refuses to be resumed with others.
-IDENTITY_FIELDS = ("budget", "dataset", "epochs", "subset", "val_size", "separable", "baseline_keys")
+IDENTITY_FIELDS = ("budget", "dataset", "epochs", "subset", "val_size", "separable", "baseline_keys", "image_size")
+USER_DATA = ("folder", "npz")  # --dataset folder:PATH, npz:PATH
 
 
 @dataclass(frozen=True)
@@ -24,7 +26,7 @@ class SearchConfig:
     budget: int  # hard parameter budget: no candidate with more parameters is ever trained
     trials: int = 100  # finished trials the study should hold (complete or pruned)
     epochs: int = 15  # training epochs per candidate
-    dataset: str = "mnist"  # mnist | fashion-mnist
+    dataset: str = "mnist"  # mnist | fashion-mnist | cifar10 | folder:PATH | npz:PATH
     data_dir: str = "data"  # where the raw files live (torchvision layout)
     study_name: str = ""  # default: <dataset>-b<budget>
     storage: str = ""  # default: sqlite:///studies/<study_name>.db
@@ -34,7 +36,8 @@ class SearchConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     timeout: float | None = None  # stop starting new trials after this many seconds
     subset: int | None = None  # train on a seeded sample of this many images (quick runs)
-    val_size: int = 10_000  # validation images held out from the end of the training set
+    val_size: int = 10_000  # validation images held out from the training set (your data: at most a fifth)
+    image_size: int | None = None  # resize every image to this on load (folders of mixed sizes)
     top_k: int = 2  # best searched designs confirmed after the search (finished baselines are, besides)
     confirm_seeds: int = 3  # first-round seeds per confirmed design (and the refit's seeds)
     confirm_cap: int = 0  # most seeds the confirmation race gives one design; 0: twice confirm_seeds
@@ -67,7 +70,8 @@ class SearchConfig:
         values = {f.name: getattr(a, f.name) for f in fields(cls) if hasattr(a, f.name)}
         values["baselines"] = not a.no_baselines
         values["baseline"] = tuple(a.baseline or ())  # baseline_keys: search.baselines.with_keys
-        values["study_name"] = a.study_name or default_study_name(a.dataset, a.budget)
+        values["dataset"] = absolute_dataset(a.dataset)
+        values["study_name"] = a.study_name or default_study_name(values["dataset"], a.budget)
         values["storage"] = a.storage or default_storage(values["study_name"])
         return cls(**values)
 
@@ -84,8 +88,16 @@ def frontier_configs(a: argparse.Namespace) -> list[SearchConfig]:
     return out
 
 
+def absolute_dataset(name: str) -> str:
+    """folder:PATH and npz:PATH with an absolute path, so a study resumes from any directory."""
+    kind, _, path = name.partition(":")
+    return f"{kind}:{Path(path).expanduser().resolve()}" if kind in USER_DATA and path else name
+
+
 def default_study_name(dataset: str, budget: int) -> str:
-    return f"{dataset}-b{budget}"
+    """<dataset>-b<budget>; for your own data the folder's or file's name stands for the data set."""
+    kind, _, path = dataset.partition(":")
+    return f"{Path(path).stem or kind if kind in USER_DATA else dataset}-b{budget}"
 
 
 def default_storage(study_name: str) -> str:
@@ -93,8 +105,13 @@ def default_storage(study_name: str) -> str:
 
 
 def check_dataset(name: str) -> None:
-    if name not in DATASETS:
-        raise UserError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+    kind, colon, path = name.partition(":")
+    if kind in USER_DATA and colon and path:
+        if not Path(path).expanduser().exists():
+            raise UserError(f"--dataset {name}: {path} does not exist")
+        return
+    if name not in (*DATASETS, "cifar10"):
+        raise UserError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}, cifar10, folder:PATH, npz:PATH")
 
 
 def check_budget(budget: int, separable: bool = True) -> None:
@@ -115,6 +132,8 @@ def validate(cfg: SearchConfig) -> None:
                              ("--heartbeat", cfg.heartbeat, 1)):
         if value < low:
             raise UserError(f"{name} must be >= {low}, got {value}")
+    if cfg.image_size is not None and not 4 <= cfg.image_size <= 512:
+        raise UserError(f"--image-size must be 4-512 pixels, got {cfg.image_size}")
     if cfg.subset is not None and cfg.subset < 10:
         raise UserError(f"--subset must be >= 10 images, got {cfg.subset}")
     check_dataset(cfg.dataset)
@@ -137,4 +156,4 @@ def study_data(cfg: SearchConfig, device, *, data_dir: str | None = None, log=la
     from trainers.data import load_data
 
     return load_data(cfg.dataset, data_dir or cfg.data_dir, device, val_size=cfg.val_size,
-                     subset=cfg.subset, seed=cfg.seed, log=log)
+                     subset=cfg.subset, seed=cfg.seed, image_size=cfg.image_size, log=log)

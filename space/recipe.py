@@ -32,6 +32,8 @@ class Recipe:
     rotate: float = 7.0  # augmentation: rotation uniform in [-rotate, rotate] degrees
     scale: float = 0.0  # augmentation: zoom uniform in [1 - scale, 1 + scale]
     translate: float = 0.0  # augmentation: shift uniform in [-t, t] of the image size
+    crop_pad: int = 0  # augmentation (natural images): pad by this many pixels, crop back at random
+    hflip: float = 0.0  # augmentation (natural images): probability of a left-right mirror
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -53,6 +55,8 @@ class Recipe:
             "rotate": 0 <= self.rotate <= 180,
             "scale": 0 <= self.scale < 1,
             "translate": 0 <= self.translate < 1,
+            "crop_pad": 0 <= self.crop_pad <= 16,
+            "hflip": 0 <= self.hflip <= 1,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:

@@ -138,7 +138,17 @@ def step_range(epochs: int) -> tuple[int, int]:
     return lo, max(lo, round(epochs * 2 / 3))
 
 
-def sample_recipe(trial: optuna.trial.BaseTrial, epochs: int) -> Recipe:
+def sample_augmentation(trial: optuna.trial.BaseTrial, natural: bool) -> dict[str, Any]:
+    """Digits and other one-channel images: small rotation, zoom and shift (the seeds' kind).
+    Natural (colour) images: a random crop of the zero-padded image and a left-right mirror."""
+    if natural:
+        return dict(rotate=0.0, crop_pad=trial.suggest_int("crop_pad", 0, 4),
+                    hflip=trial.suggest_categorical("hflip", [0.0, 0.5]))
+    return dict(rotate=trial.suggest_float("rotate", 0.0, 12.0), scale=trial.suggest_float("scale", 0.0, 0.15),
+                translate=trial.suggest_float("translate", 0.0, 0.15))
+
+
+def sample_recipe(trial: optuna.trial.BaseTrial, epochs: int, natural: bool = False) -> Recipe:
     return Recipe(
         epochs=epochs,
         batch_size=trial.suggest_categorical("batch_size", [64, 128, 256]),
@@ -146,9 +156,7 @@ def sample_recipe(trial: optuna.trial.BaseTrial, epochs: int) -> Recipe:
         momentum=trial.suggest_float("momentum", 0.8, 0.95),
         step_size=trial.suggest_int("step_size", *step_range(epochs)),
         gamma=trial.suggest_float("gamma", 0.05, 1.0),
-        rotate=trial.suggest_float("rotate", 0.0, 12.0),
-        scale=trial.suggest_float("scale", 0.0, 0.15),
-        translate=trial.suggest_float("translate", 0.0, 0.15),
+        **sample_augmentation(trial, natural),
         **FIXED_RECIPE,
     )
 
@@ -193,7 +201,7 @@ def sample(
     shape = sample_shape(trial, separable)
     fit = trial.suggest_categorical("fit", ["fill", "as_drawn"])
     fill = trial.suggest_float("fill", *FILL_RANGE) if fit == "fill" else 1.0
-    recipe = sample_recipe(trial, epochs)
+    recipe = sample_recipe(trial, epochs, natural=in_channels >= 3)
     io = dict(in_channels=in_channels, in_size=in_size, num_classes=num_classes)
     shape = pad_to_fit(shape, io)
     try:
@@ -208,7 +216,7 @@ def sample(
     return Draw(spec, recipe, drawn)
 
 
-def design_params(spec: ArchSpec, recipe: Recipe, separable: bool = False) -> dict[str, Any]:
+def design_params(spec: ArchSpec, recipe: Recipe, separable: bool = False, natural: bool = False) -> dict[str, Any]:
     """The trial params under which `sample(..., separable=separable)` draws exactly this spec and
     recipe ("as drawn").
 
@@ -243,9 +251,17 @@ def design_params(spec: ArchSpec, recipe: Recipe, separable: bool = False) -> di
     off = [k for k, v in FIXED_RECIPE.items() if getattr(recipe, k) != v]
     if off:
         raise ValueError(f"outside the family: the search holds {', '.join(off)} at {FIXED_RECIPE}")
-    p.update(batch_size=recipe.batch_size, lr=recipe.lr, momentum=recipe.momentum, rotate=recipe.rotate,
-             scale=recipe.scale, translate=recipe.translate,
+    p.update(batch_size=recipe.batch_size, lr=recipe.lr, momentum=recipe.momentum,
              step_size=drawn_recipe(recipe).step_size, gamma=recipe.gamma)
+    if natural:  # natural images draw a padded crop and a mirror instead of the digits' warp
+        if (recipe.rotate, recipe.scale, recipe.translate) != (0, 0, 0) or recipe.crop_pad > 4 \
+                or recipe.hflip not in (0.0, 0.5):
+            raise ValueError("outside the family: natural images draw crop_pad 0-4 and hflip 0 or 0.5, no warp")
+        p.update(crop_pad=recipe.crop_pad, hflip=recipe.hflip)
+    else:
+        if recipe.crop_pad or recipe.hflip:
+            raise ValueError("outside the family: one-channel images draw rotation, zoom and shift, no crop or mirror")
+        p.update(rotate=recipe.rotate, scale=recipe.scale, translate=recipe.translate)
     return p
 
 

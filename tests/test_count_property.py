@@ -31,14 +31,14 @@ def random_spec(rng: random.Random) -> ArchSpec:
             )
             for _ in range(rng.randint(1, 4))
         )
-        num_classes, head = rng.choice([10, 10, 2, 7]), rng.choice(HEADS)
+        num_classes, head = rng.choice([10, 10, 2, 7, rng.randint(2, 100)]), rng.choice(HEADS)
         if head == "gap":  # the last 3x3 conv is the classifier: num_classes wide, nothing after it
             last = blocks[-1]
             blocks = blocks[:-1] + (Block(last.widths[:-1] + (num_classes,), padding=last.padding,
                                           separable=last.separable),)
         try:
             return ArchSpec(
-                blocks=blocks, in_channels=rng.choice([1, 1, 3]), in_size=rng.choice([28, 28, 32, 20]),
+                blocks=blocks, in_channels=rng.choice([1, 1, 3]), in_size=rng.choice([28, 28, 32, rng.randint(8, 64)]),
                 num_classes=num_classes, bn=rng.choice(BN_MODES),
                 bn_after_relu=rng.random() < 0.5, conv_bias=rng.random() < 0.3,
                 dropout=rng.choice([0.0, 0.05, 0.2]), dropout_at=rng.choice(DROPOUT_SITES),

@@ -39,10 +39,15 @@ def reference(folder):
     return model.eval(), meta
 
 
+def normalized(x_uint8, meta):
+    """As the model card says: pixels / 255, then (x - mean) / std per channel."""
+    mean, std = (torch.tensor(meta["normalize"][k]).reshape(1, -1, 1, 1) for k in ("mean", "std"))
+    return (x_uint8.float() / 255 - mean) / std
+
+
 def normalized_test(data_dir, meta):
     data = load_data("mnist", data_dir, "cpu")
-    x = (data.test.x.float() / 255 - meta["normalize"]["mean"]) / meta["normalize"]["std"]
-    return x, data.test.y
+    return normalized(data.test.x, meta), data.test.y
 
 
 def test_files_and_model_card(exported):
@@ -117,7 +122,7 @@ def test_predict_on_png_files(exported, data_dir, tmp_path):
     proc = run_cli("predict", "--model", str(folder), *map(str, paths), cwd=cwd, check=True)
     got = [int(line.split(": ")[1].split()[0]) for line in proc.stdout.strip().splitlines()]
     with torch.no_grad():
-        direct = model((data.test.x[:30].float() / 255 - meta["normalize"]["mean"]) / meta["normalize"]["std"]).argmax(1).tolist()
+        direct = model(normalized(data.test.x[:30], meta)).argmax(1).tolist()
     assert len(got) == 30
     assert sum(g == d for g, d in zip(got, direct)) >= 27
     assert sum(g == l for g, l in zip(got, labels)) >= 25

@@ -188,3 +188,23 @@ def test_bench_space_draws_at_the_asked_budget_from_the_asked_space(tmp_path, fl
     proc = run_cli("bench", "space", "--budget", "6000", flag, cwd=tmp_path, check=True)
     assert f"budget 6,000 from {space}" in proc.stdout
     assert "trainable after width fitting (never over budget):         100.0%" in proc.stdout
+
+
+@pytest.mark.parametrize("io", [dict(in_channels=3, in_size=32, num_classes=10), dict(in_channels=1, in_size=8, num_classes=10),
+                                dict(in_channels=3, in_size=64, num_classes=100), dict(in_channels=1, in_size=20, num_classes=2)])
+def test_draws_follow_the_datas_channels_size_and_classes(io):
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    drawn = []
+    for _ in range(60):
+        trial = study.ask()
+        try:
+            drawn.append(sample(trial, 8000, 15, separable=True, **io))
+        except Infeasible:
+            pass
+        study.tell(trial, 0.0)
+    assert len(drawn) > 30
+    for d in drawn:
+        assert count_params(d.spec) <= 8000
+        assert (d.spec.in_channels, d.spec.in_size, d.spec.num_classes) == tuple(io.values())
+        natural = io["in_channels"] == 3
+        assert (d.recipe.rotate == 0 and d.recipe.scale == 0) if natural else (d.recipe.crop_pad == 0 and d.recipe.hflip == 0)

@@ -48,5 +48,35 @@ def to_unit(x_uint8: torch.Tensor) -> torch.Tensor:
     return x_uint8.float().div_(255.0)
 
 
-def normalize(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+def norm_tensors(mean, std, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """A number or one value per channel -> tensors that broadcast over [B, C, H, W]."""
+    return tuple(torch.as_tensor(v, dtype=torch.float32, device=device).reshape(1, -1, 1, 1) for v in (mean, std))
+
+
+def normalize(x: torch.Tensor, mean, std) -> torch.Tensor:
+    """In place; mean and std are numbers or tensors from `norm_tensors`."""
     return x.sub_(mean).div_(std)
+
+
+def random_crop(x: torch.Tensor, generator: torch.Generator, pad: int) -> torch.Tensor:
+    """Pad by `pad` zero pixels on each side, then crop back to the size at a random offset per
+    image (the natural-image shift). x itself when pad is 0."""
+    if pad == 0:
+        return x
+    n, _, h, w = x.shape
+    dev = x.device
+    padded = F.pad(x, (pad, pad, pad, pad))
+    oy = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=dev)
+    ox = torch.randint(0, 2 * pad + 1, (n,), generator=generator, device=dev)
+    rows = (oy[:, None] + torch.arange(h, device=dev))[:, :, None]  # [n, h, 1]
+    cols = (ox[:, None] + torch.arange(w, device=dev))[:, None, :]  # [n, 1, w]
+    batch = torch.arange(n, device=dev)[:, None, None]
+    return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2).contiguous()
+
+
+def random_flip(x: torch.Tensor, generator: torch.Generator, p: float) -> torch.Tensor:
+    """Mirror each image left-right with probability p. x itself when p is 0."""
+    if p == 0:
+        return x
+    flip = torch.rand(x.shape[0], generator=generator, device=x.device) < p
+    return torch.where(flip[:, None, None, None], x.flip(3), x)

@@ -51,6 +51,14 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
+# "first epoch at target" for data without a table entry: an informational column (--target sets it)
+OTHER_TARGETS = {"cifar10": 70.0, "folder": 90.0, "npz": 90.0}
+
+
 def target_accuracy(dataset: str, override: float | None = None) -> float:
     """The accuracy target of `dataset` (%), or `override` when the user gave one."""
-    return override if override is not None else DATASETS[dataset].target
+    if override is not None:
+        return override
+    if dataset in DATASETS:
+        return DATASETS[dataset].target
+    return OTHER_TARGETS.get(dataset.split(":", 1)[0], 90.0)

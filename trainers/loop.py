@@ -25,7 +25,7 @@ from space.errors import InputError
 from space.model import build
 from space.recipe import Recipe
 from space.spec import ArchSpec
-from trainers.augment import normalize, random_affine, to_unit
+from trainers.augment import norm_tensors, normalize, random_affine, random_crop, random_flip, to_unit
 from trainers.data import DeviceData, Split
 from trainers.dropout import bulk_mask_dropout
 from trainers.precision import resolve_precision
@@ -100,8 +100,9 @@ def resolve_device(name: str = "auto") -> torch.device:
 def _batches(model: nn.Module, split: Split, norm: tuple[float, float], precision: str):
     """(logits, labels) of `split` in evaluation batches, the model in eval mode, no gradients."""
     model.eval()
+    mean, std = norm_tensors(*norm, split.x.device)
     for i in range(0, len(split), EVAL_BATCH):
-        x = normalize(to_unit(split.x[i : i + EVAL_BATCH]), *norm)
+        x = normalize(to_unit(split.x[i : i + EVAL_BATCH]), mean, std)
         with _autocast(x.device, precision):
             yield model(_layout(x)).float(), split.y[i : i + EVAL_BATCH]
 
@@ -198,6 +199,7 @@ def _fit(
     precision: str,
 ) -> TrainResult:
     device = data.x.device
+    mean, std = norm_tensors(*norm, device)
     gen = torch.Generator(device=device).manual_seed(seed)
     n = len(data)
     bs = min(recipe.batch_size, n)
@@ -217,7 +219,8 @@ def _fit(
         for b in range(steps):
             idx = perm[b * bs : (b + 1) * bs]
             x = random_affine(to_unit(data.x[idx]), gen, recipe.rotate, recipe.scale, recipe.translate)
-            x, y = normalize(x, *norm), data.y[idx]
+            x = random_flip(random_crop(x, gen, recipe.crop_pad), gen, recipe.hflip)
+            x, y = normalize(x, mean, std), data.y[idx]
             with _autocast(device, precision):
                 out = step_fn(_layout(x))
                 loss = F.cross_entropy(out.float(), y, label_smoothing=recipe.label_smoothing)

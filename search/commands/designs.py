@@ -40,14 +40,15 @@ def pick_design(*, preset: str | None, spec: Path | None, trial: int | None, stu
 def train_design(spec: ArchSpec, recipe: Recipe, label: str, *, epochs: int, seed: int, device: str,
                  dataset: str, data_dir: str, subset: int | None, out: Path | None, compile: bool,
                  target: float | None = None, precision: str = "auto", fit_on: str = "all",
-                 data_seed: int | None = None, val_size: int = 10_000) -> int:
+                 data_seed: int | None = None, val_size: int = 10_000, image_size: int | None = None) -> int:
     """Train on all training images (fit_on="all") or on the training split as confirmation does
     (fit_on="train"), test after every epoch, save weights + results."""
-    from search.config import check_dataset
+    from search.config import absolute_dataset, check_dataset
 
     if epochs < 1:
         raise UserError(f"--epochs must be >= 1, got {epochs}")
     check_dataset(dataset)
+    dataset = absolute_dataset(dataset)
     out = Path(out) if out else Path("studies") / f"train-{label}"
     check_writable_dir(out, "output folder")
     import torch
@@ -60,7 +61,10 @@ def train_design(spec: ArchSpec, recipe: Recipe, label: str, *, epochs: int, see
     dev = resolve_device(device)
     goal = target_accuracy(dataset, target)
     data = load_data(dataset, data_dir, dev, val_size=val_size, subset=subset,
-                     seed=seed if data_seed is None else data_seed, log=print)
+                     seed=seed if data_seed is None else data_seed, image_size=image_size, log=print)
+    wrong = {k: getattr(spec, k) for k, v in data.io.items() if getattr(spec, k) != v}
+    if wrong:
+        raise UserError(f"{label} is made for other images ({wrong}); the data has {data.io}")
     full = fit_on == "all"
     images = len(data.train) + len(data.val) if full else len(data.train)
     print(f"training {label}: {count_params(spec):,} params on {images:,} images, "

@@ -5,7 +5,7 @@
         weights.pt    state_dict: torch.load(path, weights_only=True) + space.build(spec)
         model.pt2     torch.export program: torch.export.load(path).module(), no budgetnas needed
         model.ts      TorchScript (while torch still has it): torch.jit.load(path)
-        model.onnx    ONNX (input "image" float [N, 1, 28, 28] normalized, output "logits")
+        model.onnx    ONNX (input "image" float [N, C, H, W] normalized, output "logits")
         README.md     the model card
 
 Inputs to model.pt2 / model.ts / model.onnx are normalized images: (pixels / 255 - mean) / std.
@@ -29,12 +29,13 @@ from search.store import records
 from search.store.records import CONFIRM_SEED_BASE
 from search.store.selection import ranked
 from search.store.storage import check_writable_dir, open_annotating_storage
-from search.store.study import artifact_dir, load_existing, study_config, trained_trial, verdict_lines
+from search.store.study import (
+    artifact_dir, load_existing, stored_data_facts, study_config, trained_trial, verdict_lines,
+)
 from space.count import count_macs, count_params, final_receptive_field
 from space.model import build
 from space.recipe import Recipe
 from space.spec import ArchSpec
-from trainers.datasets import DATASETS
 
 
 def pick_trial(study: optuna.Study, number: int | None) -> FrozenTrial:
@@ -169,7 +170,8 @@ receptive field {final_receptive_field(spec)} px at the global pool input.
 ## Use
 
 Inputs are {spec.in_channels}x{spec.in_size}x{spec.in_size} images scaled to [0, 1], then normalized
-with mean {DATASETS[cfg.dataset].mean} and std {DATASETS[cfg.dataset].std}. Outputs are {spec.num_classes} logits.
+with mean {stored_data_facts(study)["mean"]} and std {stored_data_facts(study)["std"]} (per channel). Outputs are
+{spec.num_classes} logits, for the classes {", ".join(stored_data_facts(study)["classes"])}.
 
 ```python
 import torch
@@ -237,10 +239,11 @@ def export_trial(*, study: str, storage: str | None, trial: int | None, out: Pat
     model = build(spec)
     model.load_state_dict(state)
     model.eval()
-    info = DATASETS[study_config(st).dataset]
+    facts = stored_data_facts(st)
     (out / "spec.json").write_text(json.dumps({
         "spec": spec.to_dict(), "recipe": recipe.to_dict(), "params": count_params(spec),
-        "normalize": {"mean": info.mean, "std": info.std}, "study": st.study_name, "trial": t.number,
+        "normalize": {"mean": facts["mean"], "std": facts["std"]}, "classes": facts["classes"],
+        "dataset": study_config(st).dataset, "study": st.study_name, "trial": t.number,
         "confirm": records.confirm_record(t) or None, "refit": records.refit_record(t) or None,
     }, indent=1))
     torch.save(model.state_dict(), out / "weights.pt")

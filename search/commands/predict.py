@@ -1,8 +1,10 @@
-"""`python -m search predict --model DIR IMAGE...`: digit and confidence per image file.
+"""`python -m search predict --model DIR IMAGE...`: class and confidence per image file.
 
-Images of any size are brought to MNIST's form: grayscale, white digit on black (inverted when
-the background is light), the digit's bounding box scaled so its longer side is 20 px, then
-placed in a 28x28 frame with its centre of mass at the centre.
+For a model of MNIST or Fashion-MNIST, images of any size are brought to MNIST's form: grayscale,
+white digit on black (inverted when the background is light), the digit's bounding box scaled so
+its longer side is 20 px, then placed in a 28x28 frame with its centre of mass at the centre.
+For a model of your own data, images are converted to its channels and resized to its size, as
+the data was read.
 """
 
 from __future__ import annotations
@@ -50,13 +52,26 @@ def mnist_like(img: Image.Image, size: int = 28, box: int = 20) -> np.ndarray:
     return frame
 
 
-def predict_images(model: torch.nn.Module, meta: dict, images: list[Image.Image]) -> list[tuple[int, float]]:
+def as_read(img: Image.Image, channels: int, size: int) -> np.ndarray:
+    """Any image -> float32 [channels, size, size] in [0, 1], as trainers/sources.py reads a folder."""
+    im = img.convert("L" if channels == 1 else "RGB").resize((size, size), Image.BILINEAR)
+    a = np.asarray(im, dtype=np.float32) / 255.0
+    return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
+
+
+def predict_images(model: torch.nn.Module, meta: dict, images: list[Image.Image]) -> list[tuple[str, float]]:
+    spec = ArchSpec.from_dict(meta["spec"])
+    if meta.get("dataset", "mnist") in ("mnist", "fashion-mnist"):
+        x = torch.from_numpy(np.stack([mnist_like(im) for im in images]))[:, None]
+    else:
+        x = torch.from_numpy(np.stack([as_read(im, spec.in_channels, spec.in_size) for im in images]))
     norm = meta["normalize"]
-    x = torch.from_numpy(np.stack([mnist_like(im) for im in images]))[:, None]
+    mean, std = (torch.as_tensor(norm[k], dtype=torch.float32).reshape(1, -1, 1, 1) for k in ("mean", "std"))
     with torch.no_grad():
-        probs = torch.softmax(model((x - norm["mean"]) / norm["std"]), dim=1)
-    conf, digit = probs.max(1)
-    return list(zip(digit.tolist(), conf.tolist()))
+        probs = torch.softmax(model((x - mean) / std), dim=1)
+    conf, label = probs.max(1)
+    classes = meta.get("classes") or [str(i) for i in range(spec.num_classes)]
+    return [(classes[i], c) for i, c in zip(label.tolist(), conf.tolist())]
 
 
 def predict_files(folder: Path, paths: list[Path]) -> int:
@@ -67,6 +82,6 @@ def predict_files(folder: Path, paths: list[Path]) -> int:
             images.append(Image.open(p))
         except (FileNotFoundError, UnidentifiedImageError, IsADirectoryError) as e:
             raise UserError(f"{p}: not a readable image ({type(e).__name__})") from None
-    for p, (digit, conf) in zip(paths, predict_images(model, meta, images)):
-        print(f"{p}: {digit} ({conf:.1%})")
+    for p, (label, conf) in zip(paths, predict_images(model, meta, images)):
+        print(f"{p}: {label} ({conf:.1%})")
     return 0

@@ -58,10 +58,8 @@ def candidate(trial: optuna.Trial, cfg: SearchConfig, data: DeviceData) -> tuple
     if fixed is not None:  # a user's baseline outside the sampled space: trained as it is
         spec, recipe = fixed
         return spec, recipe, records.record_candidate(trial, spec, recipe, cfg.budget, None)
-    _, c, h, _ = data.train.x.shape
     try:
-        draw = sample(trial, cfg.budget, cfg.epochs, separable=cfg.separable, in_channels=c, in_size=h,
-                      num_classes=10)
+        draw = sample(trial, cfg.budget, cfg.epochs, separable=cfg.separable, **data.io)
     except Infeasible as e:
         records.mark_infeasible(trial, str(e))
         raise optuna.TrialPruned(f"infeasible draw, not trained: {e}") from None

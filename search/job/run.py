@@ -25,7 +25,8 @@ from search.job.starts import create_or_resume
 from search.job.worker import run_worker, run_workers
 from search.store.storage import open_annotating_storage
 from search.store.study import (
-    FRONTIER_ATTR, artifact_dir, load_existing, open_search_storage, store_verdict, verdict_lines,
+    DATA_ATTR, FRONTIER_ATTR, artifact_dir, data_facts, load_existing, open_search_storage, store_verdict,
+    verdict_lines,
 )
 from trainers.data import DeviceData
 from trainers.datasets import target_accuracy
@@ -40,7 +41,9 @@ def run_search(cfg: SearchConfig, log=print, data: DeviceData | None = None) -> 
     storage = open_search_storage(cfg)  # a bad storage or a mismatched study: answered before any data
     t0 = time.monotonic()
     data = data or study_data(cfg, device, log=log)  # 1. the data on the device, once
-    study = create_or_resume(storage, cfg)  # 2. baselines and start points first
+    resolve(cfg.baseline, cfg.budget, cfg.epochs, data.io)  # ... and made for these images
+    study = create_or_resume(storage, cfg, data.io)  # 2. baselines and start points first
+    study.set_user_attr(DATA_ATTR, data_facts(data))  # what export and predict need to know
     log(f"study {cfg.study_name!r} in {cfg.storage}: budget {cfg.budget} params, {cfg.trials} trials "
         f"x {cfg.epochs} epochs on {cfg.dataset} ({len(data.train)} train / {len(data.val)} val images), "
         f"device {device}, {cfg.workers} worker(s)")

@@ -7,7 +7,7 @@ from dataclasses import replace
 import optuna
 from optuna.trial import TrialState
 
-from search.baselines import Baseline, resolve
+from search.baselines import IMAGE_IO, Baseline, resolve
 from search.config import SearchConfig
 from search.job.policy import make_pruner, make_sampler
 from search.store import records
@@ -19,7 +19,7 @@ from space.sampling import design_params
 
 
 def start_points(budget: int, epochs: int, separable: bool = False, presets: bool = True,
-                 own: list[Baseline] | tuple = ()) -> list[tuple[dict, dict]]:
+                 own: list[Baseline] | tuple = (), io: dict[str, int] | None = None) -> list[tuple[dict, dict]]:
     """(params, user_attrs) of the trials a study starts from.
 
     A preset that fits the budget is enqueued as drawn: a baseline, always confirmed. Every other
@@ -27,30 +27,33 @@ def start_points(budget: int, epochs: int, separable: bool = False, presets: boo
     a start point TPE learns from, ranked like any sampled design. Least scaled first. With
     `separable`, each preset also starts a separable variant (`separable_variant`), last. The
     user's own baselines (`own`, already checked against the budget) come right after the preset
-    baselines (`own_baseline`).
+    baselines (`own_baseline`). The presets are MNIST designs: on other images (`io`) every one
+    is a fitted start point, and on natural images the sampler draws its augmentation.
     """
+    io = io or IMAGE_IO
+    natural = io["in_channels"] >= 3
     baselines, fitted, separated = [], [], []
-    if not presets:
-        return [own_baseline(b, separable) for b in own]
-    for name, (spec, recipe) in sorted(PRESETS.items(), key=lambda kv: count_params(kv[1][0])):
+    for name, (spec, recipe) in sorted(PRESETS.items(), key=lambda kv: count_params(kv[1][0])) if presets else []:
         params = design_params(spec, replace(recipe, epochs=epochs), separable)
-        if count_params(spec) <= budget:
-            baselines.append((params, {"baseline": name}))
+        if natural:
+            params = {k: v for k, v in params.items() if k not in ("rotate", "scale", "translate")}
+        if io == IMAGE_IO and count_params(spec) <= budget:
+            baselines.append((params, {records.BASELINE: name}))
         else:
-            fitted.append(({**params, "fit": "fill", "fill": 1.0}, {"start": f"{name} fitted"}))
+            fitted.append(({**params, "fit": "fill", "fill": 1.0}, {records.START: f"{name} fitted"}))
         if separable:
-            separated.append((separable_variant(params, len(spec.blocks)), {"start": f"{name} separable"}))
-    named = {a["baseline"] for _, a in baselines}
-    mine = [own_baseline(b, separable) for b in own if b.label not in named]
+            separated.append((separable_variant(params, len(spec.blocks)), {records.START: f"{name} separable"}))
+    named = {a[records.BASELINE] for _, a in baselines}
+    mine = [own_baseline(b, separable, natural) for b in own if b.label not in named]
     return baselines + mine + fitted + separated
 
 
-def own_baseline(b: Baseline, separable: bool) -> tuple[dict, dict]:
+def own_baseline(b: Baseline, separable: bool, natural: bool = False) -> tuple[dict, dict]:
     """A user's design as a baseline: with its params where it is a point of the sampled space (TPE
     then models it like any trial); else with the design itself on the trial, which the objective
     trains as it is (records.FIXED_DESIGN)."""
     try:
-        return design_params(b.spec, b.recipe, separable), {records.BASELINE: b.label}
+        return design_params(b.spec, b.recipe, separable, natural), {records.BASELINE: b.label}
     except ValueError:
         return {}, {records.BASELINE: b.label, records.FIXED_DESIGN: {"spec": b.spec.to_dict(), "recipe": b.recipe.to_dict()}}
 
@@ -65,7 +68,8 @@ def separable_variant(params: dict, n_blocks: int) -> dict:
 
 
 def enqueue_missing_starts(study: optuna.Study, budget: int, epochs: int, separable: bool = False,
-                           presets: bool = True, own: list[Baseline] | tuple = ()) -> list[str]:
+                           presets: bool = True, own: list[Baseline] | tuple = (),
+                           io: dict[str, int] | None = None) -> list[str]:
     """Enqueue each start point (baselines first) unless a trial of it finished, runs or waits.
 
     A baseline interrupted by Ctrl-C was closed as failed; a resume enqueues it again (after any
@@ -74,17 +78,18 @@ def enqueue_missing_starts(study: optuna.Study, budget: int, epochs: int, separa
     """
     alive = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
     have = {start_label(t.user_attrs) for t in study.get_trials(deepcopy=False, states=alive)}
-    missing = [(p, a) for p, a in start_points(budget, epochs, separable, presets, own) if start_label(a) not in have]
+    missing = [(p, a) for p, a in start_points(budget, epochs, separable, presets, own, io)
+               if start_label(a) not in have]
     for params, attrs in missing:
         study.enqueue_trial(params, user_attrs=attrs)
     return [start_label(a) for _, a in missing]
 
 
-def create_or_resume(storage, cfg: SearchConfig) -> optuna.Study:
+def create_or_resume(storage, cfg: SearchConfig, io: dict[str, int] | None = None) -> optuna.Study:
     """Open (or create) the study for a search with its sampler and pruner; enqueue the start
-    points it lacks."""
+    points it lacks. `io`: the data's channels, image size and classes."""
     study = open_or_create(storage, cfg, make_sampler(cfg.sampler, cfg.seed, cfg.trials),
                            make_pruner(cfg.pruner, cfg.epochs))
     enqueue_missing_starts(study, cfg.budget, cfg.epochs, cfg.separable, cfg.baselines,
-                           resolve(cfg.baseline, cfg.budget, cfg.epochs))
+                           resolve(cfg.baseline, cfg.budget, cfg.epochs, io), io)
     return study

@@ -16,6 +16,7 @@ ARTIFACT_ATTR = "artifact_dir"  # study attribute: where confirmed weights and e
 VERDICT_ATTR = "verdict"  # study attribute: one plain line per winner-vs-baseline comparison
 VERDICT_DATA_ATTR = "verdict_data"  # study attribute: the figures behind each line
 FRONTIER_ATTR = "frontier"  # study attribute: the frontier figure this study is part of
+DATA_ATTR = "data"  # study attribute: what a model of this study takes and gives (see data_facts)
 
 
 def check_study_name(name: str) -> None:
@@ -115,3 +116,21 @@ def store_verdict(study: optuna.Study, verdicts: list[dict]) -> None:
 def verdict_lines(study: optuna.Study) -> list[str]:
     """The stored verdict, one line per comparison ([] before confirmation)."""
     return list(study.user_attrs.get(VERDICT_ATTR) or [])
+
+
+def data_facts(data) -> dict:
+    """What an exported model needs to know of its data: normalization (per channel, from the
+    training split for your own data), input shape, class names."""
+    io = data.io
+    return {"mean": list(data.mean), "std": list(data.std), "channels": io["in_channels"],
+            "size": io["in_size"], "classes": list(data.classes)}
+
+
+def stored_data_facts(study: optuna.Study) -> dict:
+    """`data_facts` as stored by the search; studies stored before it: MNIST-like from the table."""
+    if DATA_ATTR in study.user_attrs:
+        return study.user_attrs[DATA_ATTR]
+    from trainers.datasets import DATASETS
+
+    info = DATASETS[study_config(study).dataset]
+    return {"mean": [info.mean], "std": [info.std], "channels": 1, "size": 28, "classes": [str(i) for i in range(10)]}
