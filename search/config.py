@@ -75,6 +75,12 @@ class SearchConfig:
         values["storage"] = a.storage or default_storage(values["study_name"])
         return cls(**values)
 
+    def data_args(self) -> dict[str, Any]:
+        """trainers.data.load_data's arguments for the data this study was made with (data set,
+        split, subset, seed): load_data(**cfg.data_args(), device=..., log=...)."""
+        return dict(name=self.dataset, data_dir=self.data_dir, val_size=self.val_size, subset=self.subset,
+                    seed=self.seed, image_size=self.image_size)
+
     def identity(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in IDENTITY_FIELDS}
 
@@ -149,11 +155,3 @@ def validate(cfg: SearchConfig) -> None:
         raise UserError(f"unknown precision {cfg.precision!r}; choose from {', '.join(PRECISIONS)}")
     if cfg.target is not None and not 0 < cfg.target <= 100:
         raise UserError(f"--target must be an accuracy in (0, 100], got {cfg.target}")
-
-
-def study_data(cfg: SearchConfig, device, *, data_dir: str | None = None, log=lambda msg: None):
-    """The data a study was made with (same data set, split, subset and seed) on `device`."""
-    from trainers.data import load_data
-
-    return load_data(cfg.dataset, data_dir or cfg.data_dir, device, val_size=cfg.val_size,
-                     subset=cfg.subset, seed=cfg.seed, image_size=cfg.image_size, log=log)

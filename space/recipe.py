@@ -10,6 +10,7 @@ from space.errors import InputError
 
 SCHEDULES = ("step", "onecycle")
 OPTIMIZERS = ("sgd", "adam", "adamw")
+ONECYCLE_RISE = 0.3  # share of a OneCycle run spent raising the learning rate to its peak (torch's default)
 
 
 class RecipeError(InputError):

@@ -9,7 +9,8 @@ from space.recipe import Recipe
 
 
 def record(design, label, seed, val, test):
-    return {"design": design, "recipe_label": label, "seed": seed, "val": [90.0, val], "test": [90.0, test]}
+    return {"design": design, "recipe_label": label, "seed": seed, "val": [90.0, val], "test": [90.0, test],
+            "recipe": {"schedule": "step"}}
 
 
 def test_the_recipes_change_only_optimizer_and_schedule():

@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -23,12 +24,14 @@ from torch import nn
 
 from space.errors import InputError
 from space.model import build
-from space.recipe import Recipe
+from space.recipe import ONECYCLE_RISE, Recipe
 from space.spec import ArchSpec
 from trainers.augment import norm_tensors, normalize, random_affine, random_crop, random_flip, to_unit
-from trainers.data import DeviceData, Split
 from trainers.dropout import bulk_mask_dropout
 from trainers.precision import resolve_precision
+
+if TYPE_CHECKING:  # the trainer takes splits; which data they come from is not its business
+    from trainers.data import DeviceData, Split
 
 EVAL_BATCH = 1000
 NAN_CHECK_EVERY = 50  # batches between non-finite checks (one host sync each)
@@ -150,7 +153,7 @@ def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
 def _scheduler(opt: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int):
     if recipe.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=recipe.lr, epochs=recipe.epochs, steps_per_epoch=steps_per_epoch
+            opt, max_lr=recipe.lr, epochs=recipe.epochs, steps_per_epoch=steps_per_epoch, pct_start=ONECYCLE_RISE,
         )
     return torch.optim.lr_scheduler.StepLR(opt, step_size=recipe.step_size, gamma=recipe.gamma)
 

@@ -21,7 +21,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import FrozenTrial, TrialState
 
 from search.errors import UserError
-from search.store.records import load_trials
+from search.store.storage import load_trials
 
 
 @dataclass(frozen=True)

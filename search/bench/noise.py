@@ -19,8 +19,9 @@ from dataclasses import dataclass, replace
 from optuna.trial import FrozenTrial
 
 from search.errors import UserError
-from search.job.pruner import DEFAULT_RULE, replay_epochs, stops
-from search.store.records import confirm_record, load_trials
+from search.job.pruner import DEFAULT_RULE, first_judged, replay_epochs, stops
+from search.store.records import confirm_record
+from search.store.storage import load_trials
 
 
 def seed_curves(trials: list[FrozenTrial]) -> list[list[list[float]]]:
@@ -36,10 +37,13 @@ def seed_curves(trials: list[FrozenTrial]) -> list[list[list[float]]]:
     return out
 
 
-def prune_epoch(bar: Sequence[float], curve: Sequence[float], *, floor: float = DEFAULT_RULE.floor) -> int | None:
+def prune_epoch(bar: Sequence[float], curve: Sequence[float], *, floor: float = DEFAULT_RULE.floor,
+                schedule: str = "step") -> int | None:
     """The epoch at which the search's pruner (`search.job.pruner.stops`, the default rule with
-    tolerance floor `floor`), with `bar` as the only finished trial, stops `curve`, or None."""
+    tolerance floor `floor`, judging a `schedule` trial from `first_judged`), with `bar` as the
+    only finished trial, stops `curve`, or None."""
     rule = replace(DEFAULT_RULE, floor=floor)
+    rule = replace(rule, warmup=first_judged(rule, len(curve), schedule))
     for e in replay_epochs(len(curve)):
         if stops(rule, e, len(curve), max(curve[:e]), [bar[e - 1]]):
             return e

@@ -90,19 +90,26 @@ def run(*, out: Path, seeds: int, epochs: int, data_dir: str, device, precision:
 
 
 def summary(records: list[dict]) -> str:
-    """Per design and recipe: final val and test, mean over seeds, and the paired val difference
-    from the design's sgd-step runs (same seeds)."""
-    rows = ["design        recipe          seeds  val mean  test mean  val - sgd-step (paired)"]
+    """Per design and recipe: final val and test, means over seeds; the paired val difference from
+    the design's sgd-step runs (same seeds); and a replay of the search's pruner with that sgd-step
+    curve as the only finished trial: the epochs at which it would stop each seed ("-": never)."""
+    from search.bench.noise import prune_epoch
+
+    rows = ["design        recipe          seeds  val mean  test mean  val - sgd-step (paired)  "
+            "pruned at, per seed: judged as StepLR / as its own schedule"]
     by = {_key(r): r for r in records}
     for name in dict.fromkeys(r["design"] for r in records):
         for label in dict.fromkeys(r["recipe_label"] for r in records if r["design"] == name):
             runs = [r for r in records if r["design"] == name and r["recipe_label"] == label]
             val = statistics.fmean(r["val"][-1] for r in runs)
             test = statistics.fmean(r["test"][-1] for r in runs)
-            diffs = [r["val"][-1] - by[(name, "sgd-step", r["seed"])]["val"][-1]
-                     for r in runs if (name, "sgd-step", r["seed"]) in by]
+            bars = [(r, by.get((name, "sgd-step", r["seed"]))) for r in runs]
+            diffs = [r["val"][-1] - bar["val"][-1] for r, bar in bars if bar]
             d = f"{statistics.fmean(diffs):+.3f} over {len(diffs)}" if diffs and label != "sgd-step" else ""
-            rows.append(f"{name:13} {label:15} {len(runs):5}  {val:8.3f}  {test:9.3f}  {d}")
+            pruned = " ".join(f"{prune_epoch(bar['val'], r['val']) or '-'}/"
+                              f"{prune_epoch(bar['val'], r['val'], schedule=r['recipe']['schedule']) or '-'}"
+                              for r, bar in bars if bar) if label != "sgd-step" else ""
+            rows.append(f"{name:13} {label:15} {len(runs):5}  {val:8.3f}  {test:9.3f}  {d:23}  {pruned}".rstrip())
     return "\n".join(rows)
 
 

@@ -23,7 +23,6 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from search.commands.describe import rf_table, summary_table
-from search.config import study_data
 from search.errors import UserError
 from search.store import records
 from search.store.records import CONFIRM_SEED_BASE
@@ -87,7 +86,9 @@ def train_weights(study: optuna.Study, spec: ArchSpec, recipe: Recipe, data_dir:
     cfg = study_config(study)
     dev = resolve_device(device)
     precision = resolve_precision(cfg.precision, dev.type)
-    data = study_data(cfg, dev, data_dir=data_dir, log=print)
+    from trainers.data import load_data
+
+    data = load_data(**{**cfg.data_args(), "data_dir": data_dir or cfg.data_dir}, device=dev, log=print)
     print(f"this trial has no confirmed weights: training them now as confirmation does, on {len(data.train):,} "
           f"images ({recipe.epochs} epochs, seed {CONFIRM_SEED_BASE}, {precision})")
     run = retrain(spec, recipe, data, seed=CONFIRM_SEED_BASE, precision=precision,

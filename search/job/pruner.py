@@ -13,11 +13,14 @@ its run (RESULTS.md, "Noise and the pruner's floor").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+
+from space.recipe import ONECYCLE_RISE
 
 
 @dataclass(frozen=True)
@@ -67,15 +70,27 @@ def stops(rule: PruneRule, step: int, epochs: int, best: float, finished: Sequen
     return b is not None and best < b
 
 
+def first_judged(rule: PruneRule, epochs: int, schedule: str = "step") -> int:
+    """The first epoch at which a trial is judged: the rule's warm-up, and for a OneCycle trial
+    not before its learning rate has peaked. Its curve rises late, so against StepLR curves it
+    would be stopped at epoch 2 for a slow start that says nothing of where it ends (RESULTS.md,
+    "Recipes": every Adam + OneCycle run was, though it finished above the StepLR bar)."""
+    if schedule == "onecycle":
+        return max(rule.warmup, math.ceil(ONECYCLE_RISE * epochs))
+    return rule.warmup
+
+
 def replay_epochs(epochs: int) -> range:
     """The epochs at which the search asks the pruner: every one but the last."""
     return range(1, epochs)
 
 
 class TolerantMedianPruner(optuna.pruners.BasePruner):
-    def __init__(self, epochs: int, rule: PruneRule = DEFAULT_RULE) -> None:
+    def __init__(self, epochs: int, rule: PruneRule = DEFAULT_RULE,
+                 schedule_of: Callable[[FrozenTrial], str] = lambda t: "step") -> None:
         self.epochs = epochs  # the step at which the closing margin reaches zero (the floor remains)
         self.rule = rule
+        self.schedule_of = schedule_of  # the learning-rate schedule a trial trains with
 
     def finished_at(self, study: optuna.Study, step: int) -> list[float]:
         return [t.intermediate_values[step] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -89,5 +104,6 @@ class TolerantMedianPruner(optuna.pruners.BasePruner):
         step = trial.last_step
         if step is None:
             return False
+        rule = replace(self.rule, warmup=first_judged(self.rule, self.epochs, self.schedule_of(trial)))
         best = max(trial.intermediate_values.values())
-        return stops(self.rule, step, self.epochs, best, self.finished_at(study, step))
+        return stops(rule, step, self.epochs, best, self.finished_at(study, step))

@@ -17,7 +17,7 @@ import optuna
 from search.baselines import resolve
 from search.commands.frontier import format_frontier, frontier_points, write_frontier_figure
 from search.commands.leaderboard import format_leaderboard, leaderboard_rows, winner_line
-from search.config import SearchConfig, study_data, validate
+from search.config import SearchConfig, validate
 from search.errors import EXIT_TOO_MANY_FAILURES, SearchFailed, TooManyFailures
 from search.job.confirm import Retrainer, confirm_top, refit_top, study_verdicts
 from search.job.progress import Progress, clock
@@ -28,7 +28,7 @@ from search.store.study import (
     DATA_ATTR, FRONTIER_ATTR, artifact_dir, data_facts, load_existing, open_search_storage, store_verdict,
     verdict_lines,
 )
-from trainers.data import DeviceData
+from trainers.data import DeviceData, load_data
 from trainers.datasets import target_accuracy
 from trainers.loop import resolve_device
 
@@ -40,7 +40,7 @@ def run_search(cfg: SearchConfig, log=print, data: DeviceData | None = None) -> 
     device = resolve_device(cfg.device)
     storage = open_search_storage(cfg)  # a bad storage or a mismatched study: answered before any data
     t0 = time.monotonic()
-    data = data or study_data(cfg, device, log=log)  # 1. the data on the device, once
+    data = data or load_data(**cfg.data_args(), device=device, log=log)  # 1. the data on the device, once
     resolve(cfg.baseline, cfg.budget, cfg.epochs, data.io)  # ... and made for these images
     study = create_or_resume(storage, cfg, data.io)  # 2. baselines and start points first
     study.set_user_attr(DATA_ATTR, data_facts(data))  # what export and predict need to know
@@ -108,7 +108,7 @@ def run_frontier(cfgs: list[SearchConfig], log=print) -> int:
         open_search_storage(cfg)  # every storage and stored study checked before any data
     device = resolve_device(cfgs[0].device)
     t0 = time.monotonic()
-    data = study_data(cfgs[0], device, log=log)  # the budgets share data set, split and subset
+    data = load_data(**cfgs[0].data_args(), device=device, log=log)  # the budgets share data, split, subset
     walls = []
     for cfg in cfgs:
         log(f"--- budget {cfg.budget:,}: study {cfg.study_name!r} ---")

@@ -104,7 +104,7 @@ def worker_main(cfg_dict: dict, index: int) -> None:
     """Entry point of one worker process (spawned by run_workers)."""
     import torch
 
-    from search.config import study_data
+    from trainers.data import load_data
     from search.job.policy import make_pruner, make_sampler
     from search.store.study import open_or_create
     from trainers.loop import resolve_device
@@ -118,7 +118,7 @@ def worker_main(cfg_dict: dict, index: int) -> None:
     # the parent created the study and enqueued its start points; each worker its own sampler seed
     sampler = make_sampler(cfg.sampler, cfg.seed + 7919 * index, cfg.trials)
     study = open_or_create(storage, cfg, sampler, make_pruner(cfg.pruner, cfg.epochs))
-    data = study_data(cfg, device)
+    data = load_data(**cfg.data_args(), device=device)
     deadline = time.monotonic() + cfg.timeout if cfg.timeout else None
     try:
         run_worker(study, storage, cfg, data, deadline=deadline)

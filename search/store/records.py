@@ -73,6 +73,11 @@ def design(t: FrozenTrial) -> tuple[ArchSpec, Recipe]:
     return ArchSpec.from_dict(t.user_attrs[SPEC]), Recipe.from_dict(t.user_attrs[RECIPE])
 
 
+def design_recipe_field(t: FrozenTrial, name: str, default):
+    """One field of the recipe the trial trains (stored before its first epoch), or `default`."""
+    return (t.user_attrs.get(RECIPE) or {}).get(name, default)
+
+
 def params(t: FrozenTrial) -> int | None:
     return t.user_attrs.get(PARAMS)
 
@@ -136,18 +141,3 @@ def mark_infeasible(trial: optuna.Trial, why: str) -> None:
 
 def mark_failed(trial: optuna.Trial, reason: str) -> None:
     trial.set_user_attr(FAIL_REASON, reason[:500])
-
-
-# --- reading many studies -----------------------------------------------------------------------
-
-def load_trials(storages: list[str]) -> list[FrozenTrial]:
-    """Every trial of every study in the given SQLite files or storage URLs."""
-    from search.store.storage import open_storage
-
-    trials: list[FrozenTrial] = []
-    for where in storages:
-        url = where if "://" in where else f"sqlite:///{where}"
-        storage = open_storage(url, create=False)
-        for name in optuna.get_all_study_names(storage):
-            trials += optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
-    return trials

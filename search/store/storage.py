@@ -186,3 +186,13 @@ def open_storage(
 def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
 
+
+def load_trials(storages: list[str]) -> list[optuna.trial.FrozenTrial]:
+    """Every trial of every study in the given SQLite files or storage URLs."""
+    trials: list[optuna.trial.FrozenTrial] = []
+    for where in storages:
+        url = where if "://" in where else f"sqlite:///{where}"
+        storage = open_storage(url, create=False)
+        for name in optuna.get_all_study_names(storage):
+            trials += optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    return trials
