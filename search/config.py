@@ -17,7 +17,9 @@ PRUNERS = ("median", "hyperband", "none")
 REFITS = ("winner", "all", "none")
 
 # Fields that define what the objective measures: a study refuses to be resumed with others.
-IDENTITY_FIELDS = ("budget", "dataset", "epochs", "subset", "val_size", "separable", "baseline_keys", "image_size")
+IDENTITY_FIELDS = ("budget", "dataset", "epochs", "subset", "val_size", "separable", "baseline_keys", "image_size",
+                   "headless", "recipes")
+RECIPES = ("sgd-step", "all")
 USER_DATA = ("folder", "npz")  # --dataset folder:PATH, npz:PATH
 
 
@@ -52,14 +54,17 @@ class SearchConfig:
     precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 on CUDA and on CPUs with native bf16)
     target: float | None = None  # accuracy target (%) for "first epoch at target"; None: the data set's
     separable: bool = True  # also draw depthwise-separable blocks (depthwise 3x3 + pointwise 1x1)
+    headless: bool = False  # also draw the head-less end: the last 3x3 conv to the classes, then GAP
+    recipes: str = "sgd-step"  # sgd-step: the seeds' SGD + StepLR; all: also optimizer, schedule, smoothing
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SearchConfig:
-        # studies stored before the field existed drew no separable blocks
-        values = {"separable": False, **{k: v for k, v in d.items() if k in cls.__dataclass_fields__}}
+        # studies stored before a field existed drew from the space without it
+        values = {"separable": False, "headless": False, "recipes": "sgd-step",
+                  **{k: v for k, v in d.items() if k in cls.__dataclass_fields__}}
         for k in ("baseline", "baseline_keys"):  # JSON gives lists back
             values[k] = tuple(values.get(k) or ())
         return cls(**values)
@@ -80,6 +85,10 @@ class SearchConfig:
         split, subset, seed): load_data(**cfg.data_args(), device=..., log=...)."""
         return dict(name=self.dataset, data_dir=self.data_dir, val_size=self.val_size, subset=self.subset,
                     seed=self.seed, image_size=self.image_size)
+
+    def space(self) -> dict[str, bool]:
+        """space.sample's switches for this study's space."""
+        return dict(separable=self.separable, headless=self.headless, recipes=self.recipes == "all")
 
     def identity(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in IDENTITY_FIELDS}
@@ -149,6 +158,8 @@ def validate(cfg: SearchConfig) -> None:
         raise UserError(f"unknown pruner {cfg.pruner!r}; choose from {', '.join(PRUNERS)}")
     if cfg.timeout is not None and cfg.timeout <= 0:
         raise UserError(f"--timeout must be positive seconds, got {cfg.timeout}")
+    if cfg.recipes not in RECIPES:
+        raise UserError(f"unknown --recipes {cfg.recipes!r}; choose from {', '.join(RECIPES)}")
     if cfg.refit not in REFITS:
         raise UserError(f"unknown --refit {cfg.refit!r}; choose from {', '.join(REFITS)}")
     if cfg.precision not in PRECISIONS:

@@ -58,9 +58,11 @@ def scaled(shape: Shape, scale: float, in_channels: int, in_size: int, num_class
         return x if scale == 1.0 else max(WIDTH_MIN, round(scale * x))
 
     last = len(shape.blocks) - 1
+    # a head-less end: the last 3x3 conv is the classifier, num_classes wide whatever the scale
+    end = (num_classes,) if shape.options.get("head") == "gap" else ()
     blocks = tuple(
-        Block(tuple(w(x) for x in widths), padding=padding, transition=w(t) if t else 0, pool=i < last,
-              separable=separable)
+        Block(tuple(w(x) for x in widths) + (end if i == last else ()), padding=padding,
+              transition=w(t) if t else 0, pool=i < last, separable=separable)
         for i, (widths, padding, t, separable) in enumerate(shape.blocks)
     )
     return ArchSpec(blocks=blocks, in_channels=in_channels, in_size=in_size, num_classes=num_classes,
@@ -87,28 +89,34 @@ def fit_widths(shape: Shape, cap: int, *, grow: bool, **io: int) -> ArchSpec:
     return scaled(shape, lo, **io)
 
 
-def _width_names(block: int, convs: int, last: bool) -> list[str]:
-    """Param names of a block's 3x3 widths; the conv feeding the head is `head_in`."""
+def _width_names(block: int, convs: int, last: bool, headless: bool = False) -> list[str]:
+    """Param names of a block's drawn 3x3 widths: the conv feeding a 1x1 head is `head_in`; with
+    a head-less end the last conv is the classifier and is not drawn."""
     names = [f"b{block}_w{j}" for j in range(convs)]
-    return names[:-1] + [HEAD_IN] if last else names
+    if not last:
+        return names
+    return names[:-1] if headless else names[:-1] + [HEAD_IN]
 
 
 def _width(trial: optuna.trial.BaseTrial, name: str) -> int:
     return trial.suggest_int(name, HEAD_IN_MIN if name == HEAD_IN else WIDTH_MIN, WIDTH_MAX, log=True)
 
 
-def sample_shape(trial: optuna.trial.BaseTrial, separable: bool = False) -> Shape:
-    """separable=True also draws, per block, whether its 3x3 convs are depthwise-separable."""
+def sample_shape(trial: optuna.trial.BaseTrial, separable: bool = False, headless: bool = False) -> Shape:
+    """separable=True also draws, per block, whether its 3x3 convs are depthwise-separable;
+    headless=True also draws the head-less end (head "gap"), decided first because it decides
+    whether the last conv is drawn."""
     blocks = []
+    gap = headless and trial.suggest_categorical("headless", [False, True])
     n_blocks = trial.suggest_int("n_blocks", 2, 3)
     for i in range(n_blocks):
         n = trial.suggest_int(f"b{i}_convs", *CONVS_RANGE)
-        widths = tuple(_width(trial, name) for name in _width_names(i, n, i == n_blocks - 1))
+        widths = tuple(_width(trial, name) for name in _width_names(i, n, i == n_blocks - 1, gap))
         pad = trial.suggest_int(f"b{i}_pad", 0, 1)
         sep = separable and trial.suggest_categorical(f"b{i}_separable", [False, True])
         has_t = i < n_blocks - 1 and trial.suggest_categorical(f"b{i}_has_transition", [False, True])
         blocks.append((widths, pad, _width(trial, f"b{i}_transition") if has_t else 0, sep))
-    head = trial.suggest_categorical("head", ["conv_gap", "gap_conv"])
+    head = "gap" if gap else trial.suggest_categorical("head", ["conv_gap", "gap_conv"])
     hidden = trial.suggest_categorical("head_hidden", list(HEAD_HIDDEN)) if head == "gap_conv" else 0
     options = dict(
         # no "none": every draw without batch norm in bench fidelity stayed at chance for 15 epochs
@@ -127,7 +135,7 @@ def sample_shape(trial: optuna.trial.BaseTrial, separable: bool = False) -> Shap
 # Recipe fields the search holds at the seeds' values (`Recipe` defaults): StepLR, no Nesterov, no
 # weight decay, no label smoothing. Drawn, they ranked last by importance and no good trial used
 # another value (RESULTS.md, "Search space choices"; the optimizer and schedule: "Recipes").
-FIXED_RECIPE = dict(schedule="step", nesterov=False, weight_decay=0.0, label_smoothing=0.0)
+FIXED_RECIPE = dict(optimizer="sgd", schedule="step", nesterov=False, weight_decay=0.0, label_smoothing=0.0)
 
 
 def step_range(epochs: int) -> tuple[int, int]:
@@ -148,17 +156,26 @@ def sample_augmentation(trial: optuna.trial.BaseTrial, natural: bool) -> dict[st
                 translate=trial.suggest_float("translate", 0.0, 0.15))
 
 
-def sample_recipe(trial: optuna.trial.BaseTrial, epochs: int, natural: bool = False) -> Recipe:
-    return Recipe(
-        epochs=epochs,
-        batch_size=trial.suggest_categorical("batch_size", [64, 128, 256]),
-        lr=trial.suggest_float("lr", 0.01, 0.3, log=True),  # the seeds use 0.01; fidelity draws at 0.005-0.016 crawled
-        momentum=trial.suggest_float("momentum", 0.8, 0.95),
-        step_size=trial.suggest_int("step_size", *step_range(epochs)),
-        gamma=trial.suggest_float("gamma", 0.05, 1.0),
-        **sample_augmentation(trial, natural),
-        **FIXED_RECIPE,
-    )
+LABEL_SMOOTHING = (0.0, 0.02)  # the public tiny designs' 0.02, or none
+
+
+def sample_recipe(trial: optuna.trial.BaseTrial, epochs: int, natural: bool = False, recipes: bool = False) -> Recipe:
+    """The training recipe. recipes=True also draws the optimizer (SGD or Adam, each with its own
+    learning-rate range under its own param name), the schedule (StepLR or OneCycle) and label
+    smoothing; by default they are held at the seeds' SGD + StepLR (FIXED_RECIPE)."""
+    batch_size = trial.suggest_categorical("batch_size", [64, 128, 256])
+    fixed = dict(FIXED_RECIPE)
+    if recipes:
+        fixed["optimizer"] = trial.suggest_categorical("optimizer", ["sgd", "adam"])
+        fixed["schedule"] = trial.suggest_categorical("schedule", ["step", "onecycle"])
+        fixed["label_smoothing"] = trial.suggest_categorical("label_smoothing", list(LABEL_SMOOTHING))
+    if fixed.get("optimizer", "sgd") == "adam":
+        opt = dict(lr=trial.suggest_float("adam_lr", 0.001, 0.03, log=True))
+    else:  # the seeds use 0.01; fidelity draws at 0.005-0.016 crawled
+        opt = dict(lr=trial.suggest_float("lr", 0.01, 0.3, log=True), momentum=trial.suggest_float("momentum", 0.8, 0.95))
+    if fixed["schedule"] == "step":
+        opt.update(step_size=trial.suggest_int("step_size", *step_range(epochs)), gamma=trial.suggest_float("gamma", 0.05, 1.0))
+    return Recipe(epochs=epochs, batch_size=batch_size, **opt, **sample_augmentation(trial, natural), **fixed)
 
 
 @dataclass(frozen=True)
@@ -192,16 +209,20 @@ def sample(
     epochs: int,
     *,
     separable: bool = False,
+    headless: bool = False,
+    recipes: bool = False,
     in_channels: int = 1,
     in_size: int = 28,
     num_classes: int = 10,
 ) -> Draw:
     """Draw a candidate with count_params <= budget, or raise Infeasible (nothing to train).
-    separable=True widens the space with depthwise-separable blocks (`--separable`)."""
-    shape = sample_shape(trial, separable)
+    separable=True widens the space with depthwise-separable blocks (`--separable`), headless=True
+    with the head-less end (`--headless`), recipes=True with the optimizer, schedule and label
+    smoothing (`--recipes all`)."""
+    shape = sample_shape(trial, separable, headless)
     fit = trial.suggest_categorical("fit", ["fill", "as_drawn"])
     fill = trial.suggest_float("fill", *FILL_RANGE) if fit == "fill" else 1.0
-    recipe = sample_recipe(trial, epochs, natural=in_channels >= 3)
+    recipe = sample_recipe(trial, epochs, natural=in_channels >= 3, recipes=recipes)
     io = dict(in_channels=in_channels, in_size=in_size, num_classes=num_classes)
     shape = pad_to_fit(shape, io)
     try:
@@ -216,24 +237,33 @@ def sample(
     return Draw(spec, recipe, drawn)
 
 
-def design_params(spec: ArchSpec, recipe: Recipe, separable: bool = False, natural: bool = False) -> dict[str, Any]:
-    """The trial params under which `sample(..., separable=separable)` draws exactly this spec and
+def design_params(spec: ArchSpec, recipe: Recipe, separable: bool = False, natural: bool = False,
+                  headless: bool = False, recipes: bool = False) -> dict[str, Any]:
+    """The trial params under which `sample(...)` with the same flags draws exactly this spec and
     recipe ("as drawn").
 
     Raises ValueError for a design outside the family (the presets' test checks they are in it).
     """
+    return {**_shape_params(spec, separable, headless), "fit": "as_drawn", **_recipe_params(recipe, natural, recipes)}
+
+
+def _shape_params(spec: ArchSpec, separable: bool, headless: bool) -> dict[str, Any]:
     if not separable and any(b.separable for b in spec.blocks):
         raise ValueError("outside the family: separable blocks are drawn only with separable=True")
+    gap = spec.head == "gap"
+    if gap and not headless:
+        raise ValueError("outside the family: the head-less end is drawn only with headless=True")
     if not 2 <= len(spec.blocks) <= 3 or any(b.pool != (i < len(spec.blocks) - 1) for i, b in enumerate(spec.blocks)):
         raise ValueError("outside the family: 2-3 blocks, a pool after every block but the last")
     if any(not CONVS_RANGE[0] <= len(b.widths) <= CONVS_RANGE[1] for b in spec.blocks):
         raise ValueError(f"outside the family: {CONVS_RANGE[0]}-{CONVS_RANGE[1]} 3x3 convs per block")
-    if spec.blocks[-1].widths[-1] < HEAD_IN_MIN:
+    if not gap and spec.blocks[-1].widths[-1] < HEAD_IN_MIN:
         raise ValueError(f"outside the family: the conv feeding the head is narrower than {HEAD_IN_MIN}")
-    p: dict[str, Any] = {"n_blocks": len(spec.blocks)}
+    p: dict[str, Any] = {"headless": gap} if headless else {}
+    p["n_blocks"] = len(spec.blocks)
     for i, b in enumerate(spec.blocks):
         p[f"b{i}_convs"] = len(b.widths)
-        p.update(zip(_width_names(i, len(b.widths), i == len(spec.blocks) - 1), b.widths))
+        p.update(zip(_width_names(i, len(b.widths), i == len(spec.blocks) - 1, gap), b.widths))
         p[f"b{i}_pad"] = b.padding
         if separable:
             p[f"b{i}_separable"] = b.separable
@@ -241,18 +271,30 @@ def design_params(spec: ArchSpec, recipe: Recipe, separable: bool = False, natur
             p[f"b{i}_has_transition"] = b.transition > 0
             if b.transition:
                 p[f"b{i}_transition"] = b.transition
-    p.update(head=spec.head, bn=spec.bn, bn_after_relu=spec.bn_after_relu, conv_bias=spec.conv_bias,
-             dropout=spec.dropout, dropout_at=spec.dropout_at)
+    if not gap:
+        p["head"] = spec.head
+    p.update(bn=spec.bn, bn_after_relu=spec.bn_after_relu, conv_bias=spec.conv_bias, dropout=spec.dropout,
+             dropout_at=spec.dropout_at)
     if spec.head == "gap_conv":
         p["head_hidden"] = spec.head_hidden
         if spec.head_hidden:
             p["head_relu"] = spec.head_relu
-    p["fit"] = "as_drawn"
-    off = [k for k, v in FIXED_RECIPE.items() if getattr(recipe, k) != v]
+    return p
+
+
+def _recipe_params(recipe: Recipe, natural: bool, recipes: bool) -> dict[str, Any]:
+    held = {k: v for k, v in FIXED_RECIPE.items() if not recipes or k in ("nesterov", "weight_decay")}
+    off = [k for k, v in held.items() if getattr(recipe, k) != v]
     if off:
-        raise ValueError(f"outside the family: the search holds {', '.join(off)} at {FIXED_RECIPE}")
-    p.update(batch_size=recipe.batch_size, lr=recipe.lr, momentum=recipe.momentum,
-             step_size=drawn_recipe(recipe).step_size, gamma=recipe.gamma)
+        raise ValueError(f"outside the family: the search holds {', '.join(off)} at {held}")
+    p: dict[str, Any] = {"batch_size": recipe.batch_size}
+    if recipes:
+        if recipe.optimizer not in ("sgd", "adam") or recipe.label_smoothing not in LABEL_SMOOTHING:
+            raise ValueError("outside the family: optimizer sgd or adam, label smoothing 0 or 0.02")
+        p.update(optimizer=recipe.optimizer, schedule=recipe.schedule, label_smoothing=recipe.label_smoothing)
+    p.update(adam_lr=recipe.lr) if recipe.optimizer == "adam" else p.update(lr=recipe.lr, momentum=recipe.momentum)
+    if recipe.schedule == "step":
+        p.update(step_size=drawn_recipe(recipe).step_size, gamma=recipe.gamma)
     if natural:  # natural images draw a padded crop and a mirror instead of the digits' warp
         if (recipe.rotate, recipe.scale, recipe.translate) != (0, 0, 0) or recipe.crop_pad > 4 \
                 or recipe.hflip not in (0.0, 0.5):

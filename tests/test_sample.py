@@ -208,3 +208,29 @@ def test_draws_follow_the_datas_channels_size_and_classes(io):
         assert (d.spec.in_channels, d.spec.in_size, d.spec.num_classes) == tuple(io.values())
         natural = io["in_channels"] == 3
         assert (d.recipe.rotate == 0 and d.recipe.scale == 0) if natural else (d.recipe.crop_pad == 0 and d.recipe.hflip == 0)
+
+
+def test_the_headless_and_recipe_switches_widen_the_space_and_keep_the_presets_in_it():
+    from space.sampling import design_params
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=4))
+    seen = set()
+    for _ in range(150):
+        trial = study.ask()
+        try:
+            d = sample(trial, 8000, 15, separable=True, headless=True, recipes=True)
+        except Infeasible:
+            study.tell(trial, 0.0)
+            continue
+        study.tell(trial, 0.0)
+        assert count_params(d.spec) <= 8000
+        if d.spec.head == "gap":
+            assert d.spec.blocks[-1].widths[-1] == 10 and "head_in" not in trial.params
+        seen.add((d.spec.head == "gap", d.recipe.optimizer, d.recipe.schedule))
+        assert (d.recipe.optimizer == "adam") == ("adam_lr" in trial.params)
+    assert {g for g, _, _ in seen} == {False, True}
+    assert {(o, s) for _, o, s in seen} == {("sgd", "step"), ("sgd", "onecycle"), ("adam", "step"), ("adam", "onecycle")}
+    for name, (spec, recipe) in PRESETS.items():  # every hand design is still a point of the wider space
+        params = design_params(spec, recipe, separable=True, headless=True, recipes=True)
+        d = sample(optuna.trial.FixedTrial(params), 10**6, 15, separable=True, headless=True, recipes=True)
+        assert d.spec == spec, name

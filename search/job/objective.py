@@ -59,7 +59,7 @@ def candidate(trial: optuna.Trial, cfg: SearchConfig, data: DeviceData) -> tuple
         spec, recipe = fixed
         return spec, recipe, records.record_candidate(trial, spec, recipe, cfg.budget, None)
     try:
-        draw = sample(trial, cfg.budget, cfg.epochs, separable=cfg.separable, **data.io)
+        draw = sample(trial, cfg.budget, cfg.epochs, **cfg.space(), **data.io)
     except Infeasible as e:
         records.mark_infeasible(trial, str(e))
         raise optuna.TrialPruned(f"infeasible draw, not trained: {e}") from None

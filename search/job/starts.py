@@ -15,26 +15,29 @@ from search.store.records import start_label
 from search.store.study import open_or_create
 from space.count import count_params
 from space.presets import PRESETS
-from space.sampling import design_params
+from space.sampling import CONVS_RANGE, HEAD_IN, design_params
 
 
 def start_points(budget: int, epochs: int, separable: bool = False, presets: bool = True,
-                 own: list[Baseline] | tuple = (), io: dict[str, int] | None = None) -> list[tuple[dict, dict]]:
+                 own: list[Baseline] | tuple = (), io: dict[str, int] | None = None, *, headless: bool = False,
+                 recipes: bool = False) -> list[tuple[dict, dict]]:
     """(params, user_attrs) of the trials a study starts from.
 
     A preset that fits the budget is enqueued as drawn: a baseline, always confirmed. Every other
     one is enqueued with `fit="fill"` at the whole budget, so the sampler scales its widths to fit:
     a start point TPE learns from, ranked like any sampled design. Least scaled first. With
-    `separable`, each preset also starts a separable variant (`separable_variant`), last. The
+    `separable`, each preset also starts a separable variant (`separable_variant`), and with
+    `headless` a head-less one (`headless_variant`), last. The
     user's own baselines (`own`, already checked against the budget) come right after the preset
     baselines (`own_baseline`). The presets are MNIST designs: on other images (`io`) every one
     is a fitted start point, and on natural images the sampler draws its augmentation.
     """
     io = io or IMAGE_IO
     natural = io["in_channels"] >= 3
+    space = dict(separable=separable, headless=headless, recipes=recipes)
     baselines, fitted, separated = [], [], []
     for name, (spec, recipe) in sorted(PRESETS.items(), key=lambda kv: count_params(kv[1][0])) if presets else []:
-        params = design_params(spec, replace(recipe, epochs=epochs), separable)
+        params = design_params(spec, replace(recipe, epochs=epochs), **space)
         if natural:
             params = {k: v for k, v in params.items() if k not in ("rotate", "scale", "translate")}
         if io == IMAGE_IO and count_params(spec) <= budget:
@@ -43,17 +46,19 @@ def start_points(budget: int, epochs: int, separable: bool = False, presets: boo
             fitted.append(({**params, "fit": "fill", "fill": 1.0}, {records.START: f"{name} fitted"}))
         if separable:
             separated.append((separable_variant(params, len(spec.blocks)), {records.START: f"{name} separable"}))
+        if headless and (variant := headless_variant(params, len(spec.blocks))):
+            separated.append((variant, {records.START: f"{name} headless"}))
     named = {a[records.BASELINE] for _, a in baselines}
-    mine = [own_baseline(b, separable, natural) for b in own if b.label not in named]
+    mine = [own_baseline(b, space, natural) for b in own if b.label not in named]
     return baselines + mine + fitted + separated
 
 
-def own_baseline(b: Baseline, separable: bool, natural: bool = False) -> tuple[dict, dict]:
+def own_baseline(b: Baseline, space: dict, natural: bool = False) -> tuple[dict, dict]:
     """A user's design as a baseline: with its params where it is a point of the sampled space (TPE
     then models it like any trial); else with the design itself on the trial, which the objective
     trains as it is (records.FIXED_DESIGN)."""
     try:
-        return design_params(b.spec, b.recipe, separable, natural), {records.BASELINE: b.label}
+        return design_params(b.spec, b.recipe, natural=natural, **space), {records.BASELINE: b.label}
     except ValueError:
         return {}, {records.BASELINE: b.label, records.FIXED_DESIGN: {"spec": b.spec.to_dict(), "recipe": b.recipe.to_dict()}}
 
@@ -67,9 +72,22 @@ def separable_variant(params: dict, n_blocks: int) -> dict:
     return {**params, **{f"b{i}_separable": True for i in range(1, n_blocks)}, "fit": "fill", "fill": 1.0}
 
 
+def headless_variant(params: dict, n_blocks: int) -> dict | None:
+    """A preset's params ending head-less: the conv that fed its 1x1 head is followed by the
+    classifier conv and the global pool, fitted to the whole budget; None where the last block
+    has no room for one more conv."""
+    last = n_blocks - 1
+    convs = params[f"b{last}_convs"]
+    if convs + 1 > CONVS_RANGE[1]:
+        return None
+    head = ("head", "head_hidden", "head_relu", HEAD_IN)
+    return {**{k: v for k, v in params.items() if k not in head}, "headless": True, f"b{last}_convs": convs + 1,
+            f"b{last}_w{convs - 1}": params[HEAD_IN], "fit": "fill", "fill": 1.0}
+
+
 def enqueue_missing_starts(study: optuna.Study, budget: int, epochs: int, separable: bool = False,
                            presets: bool = True, own: list[Baseline] | tuple = (),
-                           io: dict[str, int] | None = None) -> list[str]:
+                           io: dict[str, int] | None = None, **space: bool) -> list[str]:
     """Enqueue each start point (baselines first) unless a trial of it finished, runs or waits.
 
     A baseline interrupted by Ctrl-C was closed as failed; a resume enqueues it again (after any
@@ -78,7 +96,7 @@ def enqueue_missing_starts(study: optuna.Study, budget: int, epochs: int, separa
     """
     alive = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
     have = {start_label(t.user_attrs) for t in study.get_trials(deepcopy=False, states=alive)}
-    missing = [(p, a) for p, a in start_points(budget, epochs, separable, presets, own, io)
+    missing = [(p, a) for p, a in start_points(budget, epochs, separable, presets, own, io, **space)
                if start_label(a) not in have]
     for params, attrs in missing:
         study.enqueue_trial(params, user_attrs=attrs)
@@ -90,6 +108,7 @@ def create_or_resume(storage, cfg: SearchConfig, io: dict[str, int] | None = Non
     points it lacks. `io`: the data's channels, image size and classes."""
     study = open_or_create(storage, cfg, make_sampler(cfg.sampler, cfg.seed, cfg.trials),
                            make_pruner(cfg.pruner, cfg.epochs))
-    enqueue_missing_starts(study, cfg.budget, cfg.epochs, cfg.separable, cfg.baselines,
-                           resolve(cfg.baseline, cfg.budget, cfg.epochs, io), io)
+    space = cfg.space()
+    enqueue_missing_starts(study, cfg.budget, cfg.epochs, space.pop("separable"), cfg.baselines,
+                           resolve(cfg.baseline, cfg.budget, cfg.epochs, io), io, **space)
     return study
