@@ -177,27 +177,27 @@ def refit_top(r: Retrainer, study: optuna.Study, which: str) -> None:
 
 
 def study_verdicts(study) -> list[dict]:
-    """The winner against each confirmed baseline. When the winner is itself a baseline, the best
-    confirmed searched design is compared with the baselines instead, after a line saying so."""
+    """The winner against each other confirmed baseline. When the winner is itself a baseline, a
+    line says so, and the best confirmed searched design is compared with every baseline too."""
     confirmed = [t for t in ranked(study) if records.is_confirmed(t)]
     baselines = [t for t in confirmed if records.is_baseline(t)]
     searched = [t for t in confirmed if not records.is_baseline(t)]
     if not confirmed or not baselines:
         return []
     winner = confirmed[0]
+    name = records.start_label(winner.user_attrs)
     out: list[dict] = []
+    pairs = [(winner, f"winner ({name + ', ' if name else ''}trial {winner.number})")]
     if records.is_baseline(winner):
-        out.append({"line": f"winner: the baseline {records.start_label(winner.user_attrs)} (trial {winner.number}); "
+        out.append({"line": f"winner: the baseline {name} (trial {winner.number}); "
                             "no searched design led it on mean validation accuracy"})
-        if not searched:
-            return out
-        a, a_label = searched[0], f"best searched design (trial {searched[0].number})"
-    else:
-        a, a_label = winner, f"winner (trial {winner.number})"
-    for b in baselines:
-        if b.number == a.number:
-            continue
-        v = compare(records.confirm_record(a), records.confirm_record(b))
-        v.update(a=a.number, b=b.number, a_label=a_label, b_label=records.start_label(b.user_attrs))
-        out.append({**v, "line": format_line(v)})
+        if searched:
+            pairs.append((searched[0], f"best searched design (trial {searched[0].number})"))
+    for a, a_label in pairs:
+        for b in baselines:
+            if b.number == a.number:
+                continue
+            v = compare(records.confirm_record(a), records.confirm_record(b))
+            v.update(a=a.number, b=b.number, a_label=a_label, b_label=records.start_label(b.user_attrs))
+            out.append({**v, "line": format_line(v)})
     return out
