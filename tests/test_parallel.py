@@ -255,7 +255,7 @@ def test_consecutive_failures_stop_the_search(tmp_path, data_dir):
     code = (
         "import sys, space.sampling as s; from dataclasses import replace\n"
         "orig = s.sample_recipe\n"
-        "s.sample_recipe = lambda trial, epochs: replace(orig(trial, epochs), lr=float('inf'), schedule='step', gamma=1.0)\n"
+        "s.sample_recipe = lambda trial, epochs, **kw: replace(orig(trial, epochs, **kw), lr=float('inf'), schedule='step', gamma=1.0)\n"
         "from search.cli import main; sys.exit(main(sys.argv[1:]))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code, *env_args], cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=300)
