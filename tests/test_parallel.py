@@ -149,6 +149,7 @@ def _start_until_mid_trial(cwd, data_dir, name: str, *extra: str, base=LONG, new
     return args, url, proc, wait_for_running_trial(url, proc)
 
 
+@pytest.mark.slow  # test_running_trial_without_heartbeat_is_recovered covers the recovery path faster
 def test_sigkill_mid_trial_leaves_no_running_trial_after_resume(tmp_path, data_dir):
     args, url, proc, victim = _start_until_mid_trial(tmp_path, data_dir, "killed", "--trials", "3")
     proc.send_signal(signal.SIGKILL)
@@ -189,6 +190,7 @@ def test_sigterm_to_a_multi_worker_search_exits_130(tmp_path, data_dir):
     assert not [t for t in study.trials if t.state == TrialState.RUNNING]
 
 
+@pytest.mark.slow  # the SIGTERM multi-worker and the SIGINT tests cover its two halves faster
 def test_ctrl_c_to_the_whole_process_group_of_a_multi_worker_search(tmp_path, data_dir):
     """A terminal's Ctrl-C reaches the parent and every worker at once; the parent then also
     signals its workers. Nothing may be left RUNNING, and no traceback shown."""

@@ -137,20 +137,31 @@ def test_a_preset_named_as_baseline_is_enqueued_with_its_params(tmp_path):
     assert points == [(design_params(own[0].spec, own[0].recipe), {"baseline": "seed-004"})]
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda p: headless_design(p, blocks=[{"widths": [64, 64], "pool": True}, {"widths": [64, 64, 10]}]),
-     "params > the budget 8,000"),
+BAD_FILES = [
     (lambda p: p.write_text("{not json") and p, "not valid JSON"),
     (lambda p: headless_design(p, head="wrong"), "head: expected one of"),
     (lambda p: headless_design(p, num_classes=7, blocks=[{"widths": [8], "pool": True}, {"widths": [7]}]),
      "made for other images"),
     (lambda p: p.with_name("missing.json"), "cannot read it"),
-])
-def test_a_bad_baseline_exits_2_before_anything_is_trained(tmp_path, make, words):
-    path = make(tmp_path / "bad.json")
+]
+
+
+@pytest.mark.parametrize("make, words", BAD_FILES)
+def test_a_bad_baseline_file_is_refused_in_one_line(tmp_path, make, words):
+    from search.baselines import IMAGE_IO, resolve
+    from search.errors import UserError
+
+    with pytest.raises(UserError, match=words) as e:
+        resolve((str(make(tmp_path / "bad.json")),), 8000, 15, IMAGE_IO)
+    assert "\n" not in str(e.value)
+
+
+def test_an_over_budget_baseline_exits_2_before_anything_is_trained(tmp_path):
+    path = headless_design(tmp_path / "big.json", blocks=[{"widths": [64, 64], "pool": True}, {"widths": [64, 64, 10]}])
     proc = run_cli(*ARGS, "--trials", "2", "--data-dir", str(tmp_path / "nodata"), "--baseline", str(path),
                    cwd=tmp_path)
-    assert proc.returncode == 2 and words in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert proc.returncode == 2 and "params > the budget 8,000" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "studies").exists() and not (tmp_path / "nodata").exists()
 
 
