@@ -20,11 +20,15 @@ $(STAMP): pyproject.toml
 search: $(STAMP)
 	$(VENV)/bin/python -m search $(ARGS)
 
+# Two test processes, one thread each: most tests wait on CLI subprocesses (torch's import) more
+# than they compute, so both cores stay busy without two 2-thread torch processes fighting.
+PYTEST := OMP_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q -n 2 --dist loadfile
+
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q
+	$(PYTEST)
 
 test-all: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -m ''
+	$(PYTEST) -m ''
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m search bench train

@@ -4,7 +4,6 @@ import re
 import shutil
 import subprocess
 
-import pytest
 from optuna.trial import TrialState, create_trial
 
 from conftest import require, run_cli
