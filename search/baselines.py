@@ -80,10 +80,8 @@ def resolve(values: tuple[str, ...] | list[str], budget: int, epochs: int,
 def with_keys(cfg):
     """`cfg` (a SearchConfig) with the identity of its --baseline designs, each checked: the CLI
     calls this before any data or storage is touched."""
-    from dataclasses import replace as replace_fields
-
     from trainers.datasets import DATASETS
 
     io = IMAGE_IO if cfg.dataset in DATASETS else None  # your own data: checked once it is read
     keys = tuple(b.key() for b in resolve(cfg.baseline, cfg.budget, cfg.epochs, io))
-    return replace_fields(cfg, baseline_keys=keys)
+    return replace(cfg, baseline_keys=keys)
