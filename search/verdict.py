@@ -15,6 +15,7 @@ seeds as any design it was compared with (RESULTS.md, "Racing confirmation").
 from __future__ import annotations
 
 import base64
+import math
 import statistics
 from collections.abc import Sequence
 
@@ -103,14 +104,17 @@ def compare(a: dict, b: dict) -> dict:
             "call": call((test[1], test[2]), m["p"])}
 
 
+def _interval(lo: float, hi: float, label: str = "") -> str:
+    return "no interval with one seed a side" if math.isnan(lo) else f"{label}{lo:+.2f}..{hi:+.2f}"
+
+
 def format_line(v: dict) -> str:
     """`winner (trial 42) vs seed-004: +0.06 test (95% CI -0.02..+0.14, McNemar p=0.31): ...`"""
-    lo, hi = v["test_ci"]
-    vlo, vhi = v["val_ci"]
     m = v["mcnemar"]
     return (f"{v['a_label']} vs {v['b_label']}: {v['test_diff']:+.2f} test "
-            f"({CONFIDENCE:.0%} CI {lo:+.2f}..{hi:+.2f}, McNemar p={m['p']:.2g} over {m['pairs']} seed pairs): "
-            f"{v['call']}; validation {v['val_diff']:+.2f} ({vlo:+.2f}..{vhi:+.2f}); seeds {v['seeds'][0]} vs {v['seeds'][1]}")
+            f"({_interval(*v['test_ci'], f'{CONFIDENCE:.0%} CI ')}, McNemar p={m['p']:.2g} over {m['pairs']} seed "
+            f"pairs): {v['call']}; validation {v['val_diff']:+.2f} ({_interval(*v['val_ci'])}); "
+            f"seeds {v['seeds'][0]} vs {v['seeds'][1]}")
 
 
 # --- per-image correctness, stored compactly ----------------------------------------------------

@@ -89,6 +89,9 @@ def test_compare_and_its_line():
     assert line.startswith("winner (trial 7) vs seed-004: +0.10 test (95% CI ")
     assert "McNemar p=1 over 3 seed pairs): not a measurable difference" in line
     assert all((unpack(pack(m)) == m).all() for m in masks)
+    one = {**compare({**a, "val_acc": a["val_acc"][:1], "test_acc": a["test_acc"][:1]}, b),
+           "a_label": "winner (trial 7)", "b_label": "seed-004"}
+    assert "(no interval with one seed a side, McNemar p=" in format_line(one) and "nan" not in format_line(one)
 
 
 # --- your design as the baseline, end to end ---------------------------------------------------
