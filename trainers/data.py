@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from trainers import sources
-from trainers.datasets import DATASETS
+from trainers.datasets import DATASETS, TEN_CLASSES
 from trainers.fetch import DataError, ensure_dataset
 
 
@@ -39,7 +39,7 @@ class DeviceData:
     std: tuple[float, ...]
     train_index: torch.Tensor  # indices of `train` in all training images
     val_index: torch.Tensor  # indices of `val` in all training images
-    classes: tuple[str, ...] = tuple(map(str, range(10)))  # class names, index = label
+    classes: tuple[str, ...] = TEN_CLASSES  # class names, index = label
 
     @property
     def io(self) -> dict[str, int]:
@@ -89,7 +89,7 @@ def read_source(name: str, data_dir: Path | str, image_size: int | None, seed: i
     k = sources.kind(name)
     if k in DATASETS:
         tr_x, tr_y, te_x, te_y = read_raw(ensure_dataset(name, data_dir, log=log))
-        return sources.Raw(tr_x[:, None], tr_y.long(), te_x[:, None], te_y.long(), tuple(map(str, range(10))))
+        return sources.Raw(tr_x[:, None], tr_y.long(), te_x[:, None], te_y.long(), TEN_CLASSES)
     if k == "folder":
         return sources.read_folder(sources.path_of(name), image_size, Path(data_dir) / "folders", seed, log)
     if k == "npz":

@@ -15,6 +15,9 @@ RAW_FILES = (
 )
 
 
+TEN_CLASSES = tuple(map(str, range(10)))  # MNIST's and Fashion-MNIST's labels, named by number
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     folder: str  # torchvision's folder name under the data dir

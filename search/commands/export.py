@@ -141,6 +141,7 @@ def reproduce_lines(study: optuna.Study, recipe: Recipe, precision: str, fit_on:
 def model_card(study: optuna.Study, trial: FrozenTrial, spec: ArchSpec, recipe: Recipe, trained_here: bool,
                precision: str, fit_on: str) -> str:
     cfg = study_config(study)
+    facts = stored_data_facts(study)
     c = records.confirm_record(trial)
     if c:
         acc = (f"{c['test_acc_mean']:.2f}% ± {c['test_acc_std']:.2f} over {c['seeds']} seeds "
@@ -171,8 +172,8 @@ receptive field {final_receptive_field(spec)} px at the global pool input.
 ## Use
 
 Inputs are {spec.in_channels}x{spec.in_size}x{spec.in_size} images scaled to [0, 1], then normalized
-with mean {stored_data_facts(study)["mean"]} and std {stored_data_facts(study)["std"]} (per channel). Outputs are
-{spec.num_classes} logits, for the classes {", ".join(stored_data_facts(study)["classes"])}.
+with mean {facts["mean"]} and std {facts["std"]} (per channel). Outputs are
+{spec.num_classes} logits, for the classes {", ".join(facts["classes"])}.
 
 ```python
 import torch

@@ -130,7 +130,7 @@ def stored_data_facts(study: optuna.Study) -> dict:
     """`data_facts` as stored by the search; studies stored before it: MNIST-like from the table."""
     if DATA_ATTR in study.user_attrs:
         return study.user_attrs[DATA_ATTR]
-    from trainers.datasets import DATASETS
+    from trainers.datasets import DATASETS, TEN_CLASSES
 
     info = DATASETS[study_config(study).dataset]
-    return {"mean": [info.mean], "std": [info.std], "channels": 1, "size": 28, "classes": [str(i) for i in range(10)]}
+    return {"mean": [info.mean], "std": [info.std], "channels": 1, "size": 28, "classes": list(TEN_CLASSES)}
