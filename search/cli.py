@@ -296,11 +296,13 @@ def cmd_bench(argv: list[str]) -> int:
     p.add_argument("--data-dir", default="data")
     p.add_argument("--device", default="auto")
     g = p.add_argument_group("drawn designs (space, fidelity)")
-    g.add_argument("--budget", type=int, default=8000, help="budget the designs are drawn at")
+    g.add_argument("--budget", type=int, default=8000, help="budget the designs are drawn at (recipe: seed-004 fitted to it)")
     g.add_argument("--separable", action=argparse.BooleanOptionalAction, default=True,
                    help="draw from the search's default space with separable blocks (--no-separable: the plain space)")
     g = p.add_argument_group("fidelity, recipe")
     g.add_argument("--designs", type=int, default=24, help="fidelity: random designs drawn at --budget (the search's start points there are added)")
+    g.add_argument("--variants", default=None, help="recipe: comma list of sgd-step, adam-step, sgd-onecycle, "
+                   "adam-onecycle, sgd-step-kd (distilled from a teacher trained once); default all")
     g.add_argument("--seeds", type=int, default=None, help="recipe: training seeds per design and recipe "
                    "(default 2); race: first-round seeds (default 3, the search's --confirm-seeds)")
     g = p.add_argument_group("race")

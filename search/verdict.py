@@ -68,6 +68,17 @@ def diff_interval(a: Sequence[float], b: Sequence[float], confidence: float = CO
     return diff, float(ci.low), float(ci.high)
 
 
+def paired_interval(diffs: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float, float]:
+    """Mean of seed-matched differences and its paired t interval; (mean, nan, nan) with < 2 pairs."""
+    mean = statistics.fmean(diffs)
+    if len(diffs) < 2:
+        return mean, float("nan"), float("nan")
+    if statistics.pstdev(diffs) == 0:
+        return mean, mean, mean
+    ci = stats.ttest_1samp(diffs, 0.0).confidence_interval(confidence)
+    return mean, float(ci.low), float(ci.high)
+
+
 def mcnemar(a_correct: Sequence[np.ndarray], b_correct: Sequence[np.ndarray]) -> dict:
     """Exact McNemar test on seed-matched models: seed s of one design against seed s of the other,
     over the same test images. b = images only `a` gets right, c = only `b`; the discordant counts

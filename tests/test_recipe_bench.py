@@ -3,7 +3,10 @@
 import json
 
 from conftest import run_cli
-from search.bench.recipe import designs, recipes, summary
+import pytest
+
+from search.bench.recipe import designs, recipes, summary, variant_labels
+from search.errors import UserError
 from space import count_params
 from space.recipe import Recipe
 
@@ -13,18 +16,26 @@ def record(design, label, seed, val, test):
             "recipe": {"schedule": "step"}}
 
 
-def test_the_recipes_change_only_optimizer_and_schedule():
+def test_the_variants_change_only_optimizer_schedule_or_teacher():
     base = Recipe(batch_size=64, rotate=5.0, scale=0.1)
-    for label, r in recipes(base).items():
+    for label, (r, _) in recipes(base).items():
         assert (r.batch_size, r.rotate, r.scale, r.epochs) == (64, 5.0, 0.1, 15), label
-    assert {(r.optimizer, r.schedule) for r in recipes(base).values()} == {
-        ("sgd", "step"), ("adam", "step"), ("sgd", "onecycle"), ("adam", "onecycle")}
+    assert {(r.optimizer, r.schedule, kd > 0) for r, kd in recipes(base).values()} == {
+        ("sgd", "step", False), ("adam", "step", False), ("sgd", "onecycle", False), ("adam", "onecycle", False),
+        ("sgd", "step", True)}
+    assert recipes(base)["sgd-step-kd"][0] == base
+    assert variant_labels("sgd-step, sgd-step-kd") == ["sgd-step", "sgd-step-kd"]
+    with pytest.raises(UserError, match="choose from"):
+        variant_labels("sgd-step,adam-twostep")
 
 
 def test_the_designs_fit_the_budget_and_include_a_headless_end():
     ds = designs(8000)
     assert all(count_params(spec) <= 8000 for spec, _ in ds.values())
     assert ds["headless"][0].head == "gap"
+    small = designs(4000)  # seed-004 fitted to the budget; the head-less design does not fit
+    assert set(small) == {"seed-004-fitted", "seed-004-sep"}
+    assert all(count_params(spec) <= 4000 for spec, _ in small.values())
 
 
 def test_the_summary_pairs_each_recipe_with_sgd_step_on_the_same_seeds(tmp_path):

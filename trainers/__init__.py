@@ -15,8 +15,9 @@ _LAZY = {
     "DataError": "trainers.fetch", "ensure_dataset": "trainers.fetch",
     **{name: "trainers.loop" for name in (
         "DeviceError", "EpochStats", "NonFiniteLoss", "Retrained", "TrainResult", "consistency",
-        "evaluate", "first_epoch_at", "resolve_device", "retrain", "train",
+        "evaluate", "first_epoch_at", "logits_of", "resolve_device", "retrain", "train",
     )},
+    "Distill": "trainers.distill", "Teacher": "trainers.distill", "teacher_for": "trainers.distill",
     "PRECISIONS": "trainers.precision", "resolve_precision": "trainers.precision",
 }
 

@@ -27,6 +27,7 @@ from space.model import build
 from space.recipe import ONECYCLE_RISE, Recipe
 from space.spec import ArchSpec
 from trainers.augment import norm_tensors, normalize, random_affine, random_crop, random_flip, to_unit
+from trainers.distill import Distill, distill_loss
 from trainers.dropout import bulk_mask_dropout
 from trainers.precision import resolve_precision
 
@@ -123,6 +124,13 @@ def evaluate(model: nn.Module, split: Split, norm: tuple[float, float], precisio
 
 
 @torch.no_grad()
+def logits_of(model: nn.Module, split: Split, norm: tuple[float, float], precision: str = "fp32") -> torch.Tensor:
+    """`model`'s logits (fp32) for every image of `split`, in order, on the split's device."""
+    precision = resolve_precision(precision, split.x.device.type)
+    return torch.cat([out for out, _ in _batches(model, split, norm, precision)])
+
+
+@torch.no_grad()
 def correct_mask(model: nn.Module, split: Split, norm: tuple[float, float], precision: str = "fp32") -> torch.Tensor:
     """Per image of `split`, whether `model` classifies it right (bool, on the CPU): what a paired
     test of two models on the same images needs."""
@@ -169,14 +177,18 @@ def train(
     report: Callable[[EpochStats], bool] | None = None,
     compile: bool | str = False,
     precision: str = "fp32",
+    distill: Distill | None = None,
 ) -> TrainResult:
     """Train with SGD / Adam / AdamW and StepLR (per epoch) or OneCycle (per batch); evaluate `evals` each epoch.
 
     `report(stats)` is called after every epoch; returning True stops training (pruning).
     Raises NonFiniteLoss when the loss becomes NaN/inf. Same seed, same device => same curve.
     precision: fp32, bf16 (autocast) or auto (see resolve_precision). compile: True, or a
-    torch.compile mode such as "reduce-overhead" (CUDA graphs).
+    torch.compile mode such as "reduce-overhead" (CUDA graphs). distill: a teacher's logits for
+    every image of `data` and their weight in the loss (trainers/distill.py).
     """
+    if distill is not None and len(distill.logits) != len(data):
+        raise ValueError(f"the teacher's logits cover {len(distill.logits)} images, the split {len(data)}")
     device = data.x.device
     precision = resolve_precision(precision, device.type)
     torch.manual_seed(seed)
@@ -187,7 +199,7 @@ def train(
     fast_dropout = bulk_mask_dropout(net, seed) if device.type == "cpu" else contextlib.nullcontext(net)
     with fast_dropout:
         step_fn = torch.compile(net, mode=compile if isinstance(compile, str) else None) if compile else net
-        return _fit(net, step_fn, data, recipe, evals, norm, seed, report, precision)
+        return _fit(net, step_fn, data, recipe, evals, norm, seed, report, precision, distill)
 
 
 def _fit(
@@ -200,6 +212,7 @@ def _fit(
     seed: int,
     report: Callable[[EpochStats], bool] | None,
     precision: str,
+    distill: Distill | None = None,
 ) -> TrainResult:
     device = data.x.device
     mean, std = norm_tensors(*norm, device)
@@ -226,7 +239,7 @@ def _fit(
             x, y = normalize(x, mean, std), data.y[idx]
             with _autocast(device, precision):
                 out = step_fn(_layout(x))
-                loss = F.cross_entropy(out.float(), y, label_smoothing=recipe.label_smoothing)
+                loss = distill_loss(out.float(), y, idx, distill, recipe.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -277,16 +290,18 @@ def retrain(
     report: Callable[[EpochStats], bool] | None = None,
     compile: bool = False,
     precision: str = "fp32",
+    distill: Distill | None = None,
 ) -> Retrained:
     """Train a chosen design again, testing after every epoch; keep its weights on the CPU.
 
     full=False fits the training split and also tracks validation accuracy (what confirmation
     ranks by); full=True fits train + val (60,000 MNIST images) and tracks test accuracy only.
+    distill's logits cover the split fit (Teacher.distill(full=...)).
     """
     fit_on = data.full_train() if full else data.train
     evals = {"test": data.test} if full else {"val": data.val, "test": data.test}
     result = train(spec, fit_on, recipe, evals=evals, norm=(data.mean, data.std), seed=seed,
-                   report=report, compile=compile, precision=precision)
+                   report=report, compile=compile, precision=precision, distill=distill)
     state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
     mask = correct_mask(result.model, data.test, (data.mean, data.std), resolve_precision(precision, data.test.x.device.type))
     return Retrained(result, state, mask)
