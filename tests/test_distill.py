@@ -56,7 +56,7 @@ def test_the_teacher_is_trained_once_per_data_set_and_read_back(small_data, tmp_
     monkeypatch.setattr(distill_mod, "TEACHER_RECIPE", Recipe(epochs=3, batch_size=32, lr=0.05))
     logs = []
     first = teacher_for(small_data, tmp_path, log=logs.append)
-    assert first.path.exists() and "training" in logs[0]
+    assert first.path.exists() and "training" in logs[0] and "epoch 3/3" in logs[-2]
     assert first.train_logits.shape == (len(small_data.train), 10)
     assert first.val_logits.shape == (len(small_data.val), 10)
     agree = (first.val_logits.argmax(1) == small_data.val.y).float().mean().item() * 100

@@ -105,13 +105,15 @@ def teacher_for(data: DeviceData, cache_dir: Path, *, precision: str = "auto", s
         log(f"teacher: training {count_params(spec):,} params for {TEACHER_RECIPE.epochs} epochs on "
             f"{len(data.train):,} images (once per data set) -> {path}")
         t0 = time.perf_counter()
-        result = train(spec, data.train, TEACHER_RECIPE, evals={"val": data.val}, norm=(data.mean, data.std),
-                       seed=seed, precision=precision)
-        norm = (data.mean, data.std)
+        norm, epochs = (data.mean, data.std), TEACHER_RECIPE.epochs
+        result = train(spec, data.train, TEACHER_RECIPE, evals={"val": data.val}, norm=norm, seed=seed,
+                       precision=precision,
+                       report=lambda st: log(f"teacher: epoch {st.epoch}/{epochs} val {st.val_acc:.2f}%") or False)
         saved = {"train_logits": logits_of(result.model, data.train, norm, precision).cpu(),
                  "val_logits": logits_of(result.model, data.val, norm, precision).cpu(),
                  "val_acc": result.epochs[-1].val_acc, "seconds": time.perf_counter() - t0,
-                 "params": count_params(spec), "spec": spec.to_json()}
+                 "params": count_params(spec), "spec": spec.to_json(),
+                 "state": {k: v.detach().cpu() for k, v in result.model.state_dict().items()}}
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(saved, path)
         log(f"teacher: val {saved['val_acc']:.2f}% after {saved['seconds']:.0f}s")
