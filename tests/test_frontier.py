@@ -3,7 +3,7 @@
 import optuna
 
 from conftest import run_cli
-from search.commands.frontier import format_frontier, smallest_at
+from search.commands.frontier import format_frontier, smallest_at, write_frontier_figure
 
 ARGS = ["--trials", "3", "--epochs", "1", "--subset", "1000", "--sampler", "random", "--top-k", "1",
         "--confirm-seeds", "2", "--confirm-cap", "2", "--refit", "none"]
@@ -20,6 +20,13 @@ def test_the_smallest_design_that_holds_the_target():
     assert smallest_at(points, 99.5) is None
     text = format_frontier(points, 99.4)
     assert "smallest design at >= 99.4% mean test: trial 3900 of s4000, 3,900 params" in text
+
+
+def test_the_figure_rings_the_smallest_design_that_holds_the_target(tmp_path):
+    points = [point(8000, 7900, 99.45, "winner"), point(4000, 3900, 99.41), point(4000, 3500, 99.38, "winner")]
+    html = write_frontier_figure(points, 99.4, tmp_path / "f.html").read_text()
+    assert "smallest design at " in html and "mean test: trial 3900 of s4000, 3,900 params" in html
+    assert "smallest design" not in write_frontier_figure(points, 99.5, tmp_path / "g.html").read_text()
 
 
 def test_frontier_runs_one_study_per_budget_and_links_them(tmp_path, data_dir):

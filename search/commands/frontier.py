@@ -47,12 +47,15 @@ def format_frontier(points: list[dict], target: float) -> str:
         name = f"{name}{'*' if p['kind'] == 'winner' else ''}"
         lines.append(f"{p['budget']:>7,} {name:<24} {p['params']:>7,} {p['seeds']:>5} {p['val']:>7.2f} "
                      f"{p['test']:>11.2f} ± {p['test_std']:.2f} {p['test_min']:>6.2f}")
-    best = smallest_at(points, target)
     lines.append("* the study's winner (best mean validation over the most seeds); test is reported, never used to choose")
-    lines.append(f"smallest design at >= {target:g}% mean test: "
-                 + (f"{best['label']} of {best['study']}, {best['params']:,} params, {best['test']:.2f}% ± "
-                    f"{best['test_std']:.2f} over {best['seeds']} seeds" if best else "none of these"))
+    lines.append(_smallest_text(smallest_at(points, target), target))
     return "\n".join(lines)
+
+
+def _smallest_text(best: dict | None, target: float) -> str:
+    return f"smallest design at >= {target:g}% mean test: " + (
+        f"{best['label']} of {best['study']}, {best['params']:,} params, {best['test']:.2f}% ± "
+        f"{best['test_std']:.2f} over {best['seeds']} seeds" if best else "none of these")
 
 
 def write_frontier_figure(points: list[dict], target: float, out: Path) -> Path:
@@ -69,6 +72,10 @@ def write_frontier_figure(points: list[dict], target: float, out: Path) -> Path:
                 error_y={"type": "data", "array": [p["test_std"] for p in ps]},
                 text=[f"{p['label']} ({p['study']}): {p['seeds']} seeds, val {p['val']:.2f}%" for p in ps]))
     fig.add_hline(y=target, line_dash="dash", annotation_text=f"target {target:g}%")
+    best = smallest_at(points, target)
+    if best:  # ringed: the fewest parameters that hold the target as a mean over seeds
+        fig.add_trace(go.Scatter(x=[best["params"]], y=[best["test"]], mode="markers", name=_smallest_text(best, target),
+                                 marker={"symbol": "circle-open", "size": 22, "line": {"width": 2}}))
     for budget in sorted({p["budget"] for p in points}):
         fig.add_vline(x=budget, line_dash="dot", line_color="grey")
     fig.update_layout(title="Accuracy for budget: confirmed designs, mean test accuracy ± std over seeds",
