@@ -95,6 +95,8 @@ def plan(spec: ArchSpec) -> list[Op]:
         gap()
     else:
         gap()
+        if spec.dropout > 0 and spec.dropout_at == "gap":
+            same("dropout", p=spec.dropout)
         head_convs()
     same("flatten")
     return ops

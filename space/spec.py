@@ -23,7 +23,9 @@ BN_MODES = ("none", "affine", "plain")  # plain: normalize only, no learnable sc
 # conv_gap / gap_conv: 1x1 convs to the classes before / after the global average pool;
 # gap: no 1x1 head at all, the last 3x3 conv is num_classes wide and GAP reads its maps as logits
 HEADS = ("conv_gap", "gap_conv", "gap")
-DROPOUT_SITES = ("conv", "pool")  # after every 3x3 conv unit, or only after each max-pool
+# after every 3x3 conv unit, only after each max-pool, or once on the pooled features (head
+# gap_conv: between the global pool and its 1x1 layers; with the other heads GAP gives the logits)
+DROPOUT_SITES = ("conv", "pool", "gap")
 
 
 class SpecError(InputError):
@@ -51,7 +53,7 @@ class ArchSpec:
     bn_after_relu: bool = False  # conv-relu-bn (seed 004) instead of conv-bn-relu (seed 000)
     conv_bias: bool = False  # bias on every conv (seed 002 uses biases)
     dropout: float = 0.0  # dropout probability, 0 = none
-    dropout_at: str = "conv"  # where dropout sits: after each 3x3 conv unit, or after each pool
+    dropout_at: str = "conv"  # where dropout sits: after each 3x3 conv unit, each pool, or the global pool
     transition_act: bool = False  # give 1x1 transitions the same bn/relu as 3x3 convs
     head: str = "conv_gap"  # conv_gap: 1x1 convs then GAP; gap_conv: GAP then 1x1 convs; gap: GAP only
     head_hidden: int = 0  # width of an optional hidden 1x1 layer in the head; 0 = none
@@ -155,6 +157,9 @@ def validate(spec: ArchSpec) -> None:
             if size < 2:
                 raise SpecError(f"blocks[{i}].pool: the feature map is {size}x{size}, too small to pool")
             size //= 2
+    if spec.dropout_at == "gap" and spec.head != "gap_conv":
+        raise SpecError(f"dropout_at: 'gap' drops the pooled features before the 1x1 head, so it needs head "
+                        f"'gap_conv', not {spec.head!r}")
     if spec.head == "gap":
         last = spec.blocks[-1]
         if last.widths[-1] != spec.num_classes or last.transition or last.pool or spec.head_hidden:

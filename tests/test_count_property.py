@@ -100,7 +100,7 @@ def measured_rf(spec: ArchSpec) -> int:
     rf = final_receptive_field(spec)
     jump = max(r.jump for r in receptive_field(spec))
     size = rf * 2 + 8 * jump + 8
-    big = ArchSpec.from_dict({**spec.to_dict(), "in_size": size, "head": "conv_gap"})
+    big = ArchSpec.from_dict({**spec.to_dict(), "in_size": size, "head": "conv_gap", "dropout_at": "conv"})
     model = build(big).eval()
     layers = []
     for m in model:

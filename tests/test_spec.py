@@ -61,3 +61,23 @@ def test_a_separable_block_is_depthwise_then_pointwise_except_the_first_conv():
     assert count_params(full) == (9 * 8 + 8) + (9 * 8 * 16 + 16) + (9 * 16 * 16 + 16) + (9 * 16 * 24 + 24) + head
     assert count_params(sep) == (9 * 8 + 8) + (9 * 8 + 8 * 16 + 16) + (9 * 16 + 16 * 16 + 16) + (9 * 16 + 16 * 24 + 24) + head
     assert ArchSpec.from_json(sep.to_json()) == sep and sep.digest() != full.digest()
+
+
+def test_dropout_after_the_global_pool_sits_before_the_head_and_nowhere_else():
+    import torch
+
+    from space import build
+    from space.plan import plan
+
+    spec = ArchSpec(blocks=(Block((8,), pool=True), Block((16,))), head="gap_conv", head_hidden=12,
+                    dropout=0.1, dropout_at="gap")
+    kinds = [op.kind for op in plan(spec)]
+    assert kinds.count("dropout") == 1 and kinds[kinds.index("gap") + 1] == "dropout"
+    assert kinds.index("dropout") < max(i for i, k in enumerate(kinds) if k == "conv")  # before the 1x1 head
+    net = build(spec)
+    assert sum(p.numel() for p in net.parameters()) == count_params(spec)
+    net.eval()
+    assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert ArchSpec.from_json(spec.to_json()) == spec
+    with pytest.raises(SpecError, match="dropout_at: 'gap' .* needs head 'gap_conv'"):
+        ArchSpec(blocks=spec.blocks, dropout=0.1, dropout_at="gap")
