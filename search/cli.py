@@ -58,7 +58,9 @@ def _search_parser(prog: str = "python -m search", frontier: bool = False) -> ar
     g.add_argument("--pruner", default="median", help="median (of finished trials at the same epoch, minus a "
                    "tolerance closing from 1 point to a 0.15 floor by the last epoch) | hyperband | none")
     g.add_argument("--seed", type=int, default=0, help="sampler seed and base training seed")
-    g.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
+    g.add_argument("--timeout", type=float, default=None,
+                   help="stop starting trials once the study has searched this many seconds, summed over its runs "
+                        "(run the same command again to go on after a stop; raise it to search longer)")
     g.add_argument("--no-baselines", action="store_true",
                    help="do not enqueue the seed presets (baselines where they fit, fitted start points where not)")
     g.add_argument("--baseline", action="append", default=None, metavar="FILE|PRESET",

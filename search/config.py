@@ -36,7 +36,7 @@ class SearchConfig:
     pruner: str = "median"  # median | hyperband | none
     seed: int = 0  # sampler seed and base training seed
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    timeout: float | None = None  # stop starting new trials after this many seconds
+    timeout: float | None = None  # stop starting trials once the study has searched this long (all runs)
     subset: int | None = None  # train on a seeded sample of this many images (quick runs)
     val_size: int = 10_000  # validation images held out from the training set (your data: at most a fifth)
     image_size: int | None = None  # resize every image to this on load (folders of mixed sizes)

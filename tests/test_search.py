@@ -131,6 +131,39 @@ def test_resume_tops_up_to_exactly_n(tmp_path, data_dir):
     assert len(load(tmp_path, "topup").trials) == len(study.trials)  # nothing more to do
 
 
+def test_timeout_is_summed_over_runs_of_the_study(tmp_path, data_dir):
+    from search.store.study import search_seconds
+
+    args = ["--budget", "6000", *BASE, "--data-dir", str(data_dir), "--study-name", "clock", "--top-k", "0",
+            "--no-separable", "--trials", "20"]
+    run_cli(*args, "--timeout", "1", cwd=tmp_path, check=True)  # the first trial outlasts the second
+    spent = search_seconds(load(tmp_path, "clock"))
+    assert len(counted(load(tmp_path, "clock"))) == 1 and spent > 1
+    again = run_cli(*args, "--timeout", "1", cwd=tmp_path, check=True)
+    assert "nothing left to search" in again.stdout
+    assert len(counted(load(tmp_path, "clock"))) == 1 and search_seconds(load(tmp_path, "clock")) == spent
+    run_cli(*args, "--timeout", f"{spent + 0.5}", cwd=tmp_path, check=True)  # half a second more: one trial
+    study = load(tmp_path, "clock")
+    assert len(counted(study)) == 2 and search_seconds(study) > spent + 0.5
+
+
+def test_a_study_stored_before_the_search_clock_is_credited_its_trial_durations():
+    import datetime
+
+    from search.store.study import add_search_seconds, search_seconds
+
+    study = optuna.create_study(direction="maximize")
+    start = datetime.datetime(2026, 1, 1, 12, 0, 0)
+    for minutes, state in ((3, TrialState.COMPLETE), (2, TrialState.PRUNED)):
+        study.add_trial(optuna.trial.FrozenTrial(
+            number=0, state=state, value=99.0 if state == TrialState.COMPLETE else None, values=None,
+            datetime_start=start, datetime_complete=start + datetime.timedelta(minutes=minutes), params={},
+            distributions={}, user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=0))
+    assert search_seconds(study) == 300
+    add_search_seconds(study, 60)
+    assert search_seconds(study) == 360 and study.user_attrs["search_seconds"] == 360
+
+
 def test_a_study_stored_before_the_separable_option_stays_plain():
     from search.config import SearchConfig
 

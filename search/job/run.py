@@ -10,6 +10,7 @@ the refit of the winner, then the leaderboard.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -25,8 +26,8 @@ from search.job.starts import create_or_resume
 from search.job.worker import run_worker, run_workers
 from search.store.storage import open_annotating_storage
 from search.store.study import (
-    DATA_ATTR, FRONTIER_ATTR, artifact_dir, data_facts, load_existing, open_search_storage, store_verdict,
-    verdict_lines,
+    DATA_ATTR, FRONTIER_ATTR, add_search_seconds, artifact_dir, data_facts, load_existing, open_search_storage,
+    search_seconds, store_verdict, verdict_lines,
 )
 from trainers.data import DeviceData, load_data
 from trainers.datasets import target_accuracy
@@ -47,7 +48,7 @@ def run_search(cfg: SearchConfig, log=print, data: DeviceData | None = None) -> 
     log(f"study {cfg.study_name!r} in {cfg.storage}: budget {cfg.budget} params, {cfg.trials} trials "
         f"x {cfg.epochs} epochs on {cfg.dataset} ({len(data.train)} train / {len(data.val)} val images), "
         f"device {device}, {cfg.workers} worker(s)")
-    run_trials(study, storage, cfg, data, t0, log)  # 3-4. sample, train, prune
+    run_trials(study, storage, cfg, data, log)  # 3-4. sample, train, prune
     log(f"search: {time.monotonic() - t0:.0f}s")
     if cfg.top_k > 0:
         confirm_and_refit(cfg, data, log)  # 5-7. race the finalists, the verdict, the winner on every image
@@ -62,9 +63,18 @@ def run_search(cfg: SearchConfig, log=print, data: DeviceData | None = None) -> 
     return 0
 
 
-def run_trials(study: optuna.Study, storage, cfg: SearchConfig, data: DeviceData, t0: float, log) -> None:
-    """Trials until the study holds cfg.trials finished ones (or the timeout); progress as they end."""
+def run_trials(study: optuna.Study, storage, cfg: SearchConfig, data: DeviceData, log) -> None:
+    """Trials until the study holds cfg.trials finished ones or has searched for cfg.timeout
+    seconds over all its runs; progress as they end."""
+    spent = search_seconds(study)
+    if cfg.timeout is not None:
+        if spent >= cfg.timeout:
+            log(f"search: the study has searched {spent:.0f}s of its --timeout {cfg.timeout:.0f}s; "
+                "nothing left to search (raise --timeout to search longer)")
+            return
+        cfg = replace(cfg, timeout=cfg.timeout - spent)  # what is left, for this run's workers too
     progress = Progress(cfg.trials, [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()])
+    t0 = time.monotonic()
     try:
         if cfg.workers == 1:
             run_worker(study, storage, cfg, data, on_trial=progress.update,
@@ -78,6 +88,7 @@ def run_trials(study: optuna.Study, storage, cfg: SearchConfig, data: DeviceData
                 raise SearchFailed(f"worker exit codes {codes}; run the same command to resume")
     finally:
         progress.close()
+        add_search_seconds(study, time.monotonic() - t0)
     if progress.anytime:
         log("best validation accuracy against wall time (this run): "
             + ", ".join(f"{clock(s)} {v:.2f}% (trial {n})" for s, v, n in progress.anytime))

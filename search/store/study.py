@@ -17,6 +17,7 @@ VERDICT_ATTR = "verdict"  # study attribute: one plain line per winner-vs-baseli
 VERDICT_DATA_ATTR = "verdict_data"  # study attribute: the figures behind each line
 FRONTIER_ATTR = "frontier"  # study attribute: the frontier figure this study is part of
 DATA_ATTR = "data"  # study attribute: what a model of this study takes and gives (see data_facts)
+SEARCH_SECONDS_ATTR = "search_seconds"  # study attribute: wall seconds of trial search, summed over runs
 
 
 def check_study_name(name: str) -> None:
@@ -134,3 +135,19 @@ def stored_data_facts(study: optuna.Study) -> dict:
 
     info = DATASETS[study_config(study).dataset]
     return {"mean": [info.mean], "std": [info.std], "channels": 1, "size": 28, "classes": list(TEN_CLASSES)}
+
+
+def search_seconds(study: optuna.Study) -> float:
+    """Wall seconds this study has spent searching, over every run: what `--timeout` is measured
+    against, so that running the same command again goes on where the last run stopped instead of
+    searching for the whole timeout again. A study stored before the figure was kept is credited
+    with the summed durations of its finished trials (the wall time of a one-worker search)."""
+    if SEARCH_SECONDS_ATTR in study.user_attrs:
+        return float(study.user_attrs[SEARCH_SECONDS_ATTR])
+    return sum((t.datetime_complete - t.datetime_start).total_seconds()
+               for t in study.get_trials(deepcopy=False)
+               if t.state.is_finished() and t.datetime_start and t.datetime_complete)
+
+
+def add_search_seconds(study: optuna.Study, seconds: float) -> None:
+    study.set_user_attr(SEARCH_SECONDS_ATTR, round(search_seconds(study) + seconds, 1))
