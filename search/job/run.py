@@ -26,8 +26,8 @@ from search.job.starts import create_or_resume
 from search.job.worker import run_worker, run_workers
 from search.store.storage import open_annotating_storage
 from search.store.study import (
-    DATA_ATTR, FRONTIER_ATTR, add_search_seconds, artifact_dir, data_facts, load_existing, open_search_storage,
-    search_seconds, store_verdict, verdict_lines,
+    DATA_ATTR, FRONTIER_ATTR, artifact_dir, data_facts, load_existing, open_search_storage,
+    search_seconds, set_search_seconds, store_verdict, verdict_lines,
 )
 from trainers.data import DeviceData, load_data
 from trainers.datasets import target_accuracy
@@ -88,7 +88,7 @@ def run_trials(study: optuna.Study, storage, cfg: SearchConfig, data: DeviceData
                 raise SearchFailed(f"worker exit codes {codes}; run the same command to resume")
     finally:
         progress.close()
-        add_search_seconds(study, time.monotonic() - t0)
+        set_search_seconds(study, spent + time.monotonic() - t0)  # read before this run's trials
     if progress.anytime:
         log("best validation accuracy against wall time (this run): "
             + ", ".join(f"{clock(s)} {v:.2f}% (trial {n})" for s, v, n in progress.anytime))

@@ -149,5 +149,5 @@ def search_seconds(study: optuna.Study) -> float:
                if t.state.is_finished() and t.datetime_start and t.datetime_complete)
 
 
-def add_search_seconds(study: optuna.Study, seconds: float) -> None:
-    study.set_user_attr(SEARCH_SECONDS_ATTR, round(search_seconds(study) + seconds, 1))
+def set_search_seconds(study: optuna.Study, seconds: float) -> None:
+    study.set_user_attr(SEARCH_SECONDS_ATTR, round(seconds, 1))
