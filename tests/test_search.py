@@ -142,7 +142,7 @@ def test_timeout_is_summed_over_runs_of_the_study(tmp_path, data_dir):
     spent = search_seconds(load(tmp_path, "clock"))
     (trial,) = counted(load(tmp_path, "clock"))
     took = (trial.datetime_complete - trial.datetime_start).total_seconds()
-    assert took <= spent < min(1.5 * took, time.monotonic() - t0)  # the trial, counted once
+    assert took - 0.2 <= spent < min(1.5 * took, time.monotonic() - t0)  # the trial, counted once (to 0.1 s)
     again = run_cli(*args, "--timeout", "1", cwd=tmp_path, check=True)
     assert "nothing left to search" in again.stdout
     assert len(counted(load(tmp_path, "clock"))) == 1 and search_seconds(load(tmp_path, "clock")) == spent
