@@ -21,6 +21,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import FrozenTrial, TrialState
 
 from search.errors import UserError
+from search.store.records import trial_seconds
 from search.store.storage import load_trials
 
 
@@ -43,9 +44,9 @@ def scored_trials(trials: list[FrozenTrial], epoch: int, late: int = 8) -> list[
 
 
 def _late_seconds(t: FrozenTrial, late: int) -> float:
-    if t.state != TrialState.PRUNED or max(t.intermediate_values) < late or not t.datetime_complete:
+    if t.state != TrialState.PRUNED or max(t.intermediate_values) < late:
         return 0.0
-    return (t.datetime_complete - t.datetime_start).total_seconds()
+    return trial_seconds(t)
 
 
 def _merged(dists: list[BaseDistribution]) -> BaseDistribution | None:

@@ -17,7 +17,7 @@ from trainers.loop import EpochStats
 
 def trial_line(t: FrozenTrial) -> str:
     attrs = t.user_attrs
-    secs = (t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else 0
+    secs = records.trial_seconds(t)
     curve = records.val_curve(t)
     acc = f"{curve[-1]:6.2f}%" if curve else "   -   "
     state = t.state.name.lower()

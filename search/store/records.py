@@ -36,6 +36,13 @@ def start_label(attrs: dict) -> str:
     return attrs.get(BASELINE) or attrs.get(START) or ""
 
 
+def trial_seconds(t: FrozenTrial) -> float:
+    """Wall seconds from the trial's start to its end (0 while it has not ended)."""
+    if t.datetime_start is None or t.datetime_complete is None:
+        return 0.0
+    return (t.datetime_complete - t.datetime_start).total_seconds()
+
+
 def is_baseline(t: FrozenTrial) -> bool:
     return BASELINE in t.user_attrs
 

@@ -9,7 +9,7 @@ from optuna.trial import FrozenTrial
 
 from search.config import SearchConfig, default_storage
 from search.errors import UserError
-from search.store.records import has_design
+from search.store.records import has_design, trial_seconds
 from search.store.storage import open_storage, sqlite_path
 
 ARTIFACT_ATTR = "artifact_dir"  # study attribute: where confirmed weights and exports are stored
@@ -144,9 +144,7 @@ def search_seconds(study: optuna.Study) -> float:
     with the summed durations of its finished trials (the wall time of a one-worker search)."""
     if SEARCH_SECONDS_ATTR in study.user_attrs:
         return float(study.user_attrs[SEARCH_SECONDS_ATTR])
-    return sum((t.datetime_complete - t.datetime_start).total_seconds()
-               for t in study.get_trials(deepcopy=False)
-               if t.state.is_finished() and t.datetime_start and t.datetime_complete)
+    return sum(trial_seconds(t) for t in study.get_trials(deepcopy=False) if t.state.is_finished())
 
 
 def set_search_seconds(study: optuna.Study, seconds: float) -> None:
