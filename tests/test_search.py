@@ -406,3 +406,38 @@ def test_baseline_trial_trains_the_preset_from_its_params(e2e):
     t = load(cwd, "e2e").trials[0]
     assert t.user_attrs["baseline"] == "seed-004" and t.params["b0_w1"] == 14 and t.params["fit"] == "as_drawn"
     assert ArchSpec.from_dict(t.user_attrs["spec"]) == PRESETS["seed-004"][0]
+
+
+def test_a_stopped_confirmation_keeps_every_seed_it_finished(tmp_path, data_dir, small_data, monkeypatch):
+    """Each confirmation seed is stored when it ends: a run stopped during the second seed keeps
+    the first, and the resumed run trains only the missing one."""
+    from search.job import confirm
+    from search.store.records import confirm_record
+    from search.store.storage import open_annotating_storage
+
+    run_cli("--budget", "8000", "--trials", "1", "--epochs", "1", "--subset", "1500", "--top-k", "0",
+            "--refit", "none", "--data-dir", str(data_dir), "--study-name", "stop", cwd=tmp_path, check=True)
+    url = f"sqlite:///{tmp_path}/studies/stop.db"
+    storage = open_annotating_storage(url)
+    study = optuna.load_study(study_name="stop", storage=storage)
+    r = confirm.Retrainer(storage, small_data, seeds=2, artifacts=tmp_path / "artifacts", target=99.4,
+                          log=lambda line: None)
+    real, seeds = confirm.retrain, []
+
+    def stopped_at_second_seed(*args, seed, **kwargs):
+        seeds.append(seed)
+        if len(seeds) == 2:
+            raise KeyboardInterrupt
+        return real(*args, seed=seed, **kwargs)
+
+    monkeypatch.setattr(confirm, "retrain", stopped_at_second_seed)
+    with pytest.raises(KeyboardInterrupt):
+        confirm.grow(r, study, study.trials[0], {}, 2)
+    kept = confirm_record(load(tmp_path, "stop").trials[0])
+    assert kept["seeds"] == 1 and len(kept["val_acc"]) == 1 and "weights_artifact" in kept
+
+    seeds.clear()
+    monkeypatch.setattr(confirm, "retrain", lambda *a, seed, **k: seeds.append(seed) or real(*a, seed=seed, **k))
+    confirm.grow(r, study, load(tmp_path, "stop").trials[0], kept, 2)
+    done = confirm_record(load(tmp_path, "stop").trials[0])
+    assert len(seeds) == 1 and done["seeds"] == 2 and done["val_acc"][0] == kept["val_acc"][0]

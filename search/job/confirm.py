@@ -92,15 +92,18 @@ class Retrainer:
     cap: int = 0  # most seeds the race gives one design (0: --confirm-seeds, no race)
 
 
-def train_seeds(r: Retrainer, trial: FrozenTrial, record: dict, upto: int, *, full: bool) -> dict:
+def train_seeds(r: Retrainer, study: optuna.Study, trial: FrozenTrial, record: dict, upto: int, *,
+                full: bool) -> dict:
     """`record` grown to `upto` seeds: each seed not in it yet trains `trial`'s design on the
-    training split (full=False: val + test curves, and which test images it gets right) or on
-    train + val (full=True: test curves only, as `retrain` evaluates). Seed-0 weights go to the
-    artifact store."""
+    training split (full=False: the confirm record, val + test curves and which test images it
+    gets right) or on train + val (full=True: the refit record, test curves only, as `retrain`
+    evaluates). The record is stored after every seed, so a stopped run loses at most the seed in
+    progress. Seed-0 weights go to the artifact store."""
     spec, recipe = records.design(trial)
     what = records.REFIT if full else records.CONFIRM
     precision = resolve_precision(r.precision, r.data.train.x.device.type)
     out = {k: list(v) if isinstance(v, list) else v for k, v in record.items()}
+    summary: dict = {}
     for s in range(len(out.get("test_acc", [])), upto):
         bar, tick = _bar(trial, s, recipe.epochs, what)
         run = retrain(spec, recipe, r.data, seed=records.CONFIRM_SEED_BASE + s, full=full, report=tick,
@@ -117,23 +120,22 @@ def train_seeds(r: Retrainer, trial: FrozenTrial, record: dict, upto: int, *, fu
         finals = ", ".join(f"{k.removesuffix('_acc')} {out[k][-1][-1]:.2f}%" for k in ("val_acc", "test_acc") if k in out)
         r.log(f"  {what} trial {trial.number} seed {s}: {finals} "
               f"(last {CONSISTENCY_K}: min {consistency(test[-1], CONSISTENCY_K):.2f}%), {out['train_seconds'][-1]:.0f}s")
-    out.update(train_images=len(r.data.train) + (len(r.data.val) if full else 0),
-               seed_base=records.CONFIRM_SEED_BASE, precision=precision)
-    return {**out, **summarize(out.get("val_acc", []), out["test_acc"], r.target)}
+        out.update(train_images=len(r.data.train) + (len(r.data.val) if full else 0),
+                   seed_base=records.CONFIRM_SEED_BASE, precision=precision)
+        summary = {**out, **summarize(out.get("val_acc", []), out["test_acc"], r.target)}
+        set_trial_attr(r.storage, study.study_name, trial.number, what, summary)
+    return summary or record
 
 
 def grow(r: Retrainer, study: optuna.Study, trial: FrozenTrial, record: dict, upto: int) -> dict:
     """Confirmation's record of `trial` grown to `upto` seeds on the training split, stored."""
-    record = train_seeds(r, trial, record, upto, full=False)
-    set_trial_attr(r.storage, study.study_name, trial.number, records.CONFIRM, record)
-    return record
+    return train_seeds(r, study, trial, record, upto, full=False)
 
 
 def refit_trial(r: Retrainer, study: optuna.Study, trial: FrozenTrial) -> dict:
-    """Train `trial`'s design on train + val with the first-round seeds; store test curves."""
-    record = train_seeds(r, trial, {}, r.seeds, full=True)  # nothing held out: no validation
-    set_trial_attr(r.storage, study.study_name, trial.number, records.REFIT, record)
-    return record
+    """Train `trial`'s design on train + val with the first-round seeds (those already refit are
+    kept); store test curves."""
+    return train_seeds(r, study, trial, records.refit_record(trial), r.seeds, full=True)
 
 
 def confirm_top(r: Retrainer, study: optuna.Study, top_k: int) -> None:
