@@ -363,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except KeyboardInterrupt:
-        print("interrupted: the running trial was closed as failed; run the same command to resume",
+        print("interrupted: finished trials and seeds are kept, a trial in training is closed as failed; "
+              "run the same command to resume",
               file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as Unix tools do

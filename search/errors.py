@@ -6,7 +6,7 @@ from space.errors import InputError
 EXIT_BAD_INPUT = 2  # InputError: one `error:` line, nothing stored changed
 EXIT_FAILED = 1  # SearchFailed
 EXIT_TOO_MANY_FAILURES = 3  # a worker process stopped after --max-failures failed trials in a row
-EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM: the running trial was closed as failed
+EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM: a trial in training is closed as failed
 
 
 class UserError(InputError):
