@@ -40,12 +40,12 @@ def smallest_at(points: list[dict], target: float) -> dict | None:
 
 
 def format_frontier(points: list[dict], target: float) -> str:
-    head = f"{'budget':>7} {'design':<24} {'params':>7} {'seeds':>5} {'val %':>7} {'test % (mean±std)':>18} {'min':>6}"
+    head = f"{'budget':>7} {'design':<30} {'params':>7} {'seeds':>5} {'val %':>7} {'test % (mean±std)':>18} {'min':>6}"
     lines = [head, "-" * len(head)]
     for p in sorted(points, key=lambda p: (p["budget"], p["kind"] != "winner", -p["val"])):
         name = f"{p['label']}{' (winner)' if p['kind'] == 'winner' and not p['label'].startswith('trial') else ''}"
         name = f"{name}{'*' if p['kind'] == 'winner' else ''}"
-        lines.append(f"{p['budget']:>7,} {name:<24} {p['params']:>7,} {p['seeds']:>5} {p['val']:>7.2f} "
+        lines.append(f"{p['budget']:>7,} {name:<30} {p['params']:>7,} {p['seeds']:>5} {p['val']:>7.2f} "
                      f"{p['test']:>11.2f} ± {p['test_std']:.2f} {p['test_min']:>6.2f}")
     lines.append("* the study's winner (best mean validation over the most seeds); test is reported, never used to choose")
     lines.append(_smallest_text(smallest_at(points, target), target))
