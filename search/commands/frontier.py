@@ -79,7 +79,9 @@ def write_frontier_figure(points: list[dict], target: float, out: Path) -> Path:
     for budget in sorted({p["budget"] for p in points}):
         fig.add_vline(x=budget, line_dash="dot", line_color="grey")
     fig.update_layout(title="Accuracy for budget: confirmed designs, mean test accuracy ± std over seeds",
-                      xaxis_title="parameters", yaxis_title="test accuracy (%)")
+                      xaxis_title="parameters", yaxis_title="test accuracy (%)",
+                      # below the axes: the ringed design's long name would squeeze the plot
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0})
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.write_html(str(out), include_plotlyjs="inline")
     return out
