@@ -408,18 +408,19 @@ def test_baseline_trial_trains_the_preset_from_its_params(e2e):
     assert ArchSpec.from_dict(t.user_attrs["spec"]) == PRESETS["seed-004"][0]
 
 
-def test_a_stopped_confirmation_keeps_every_seed_it_finished(tmp_path, data_dir, small_data, monkeypatch):
+def test_a_stopped_confirmation_keeps_every_seed_it_finished(e2e, tmp_path, small_data, monkeypatch):
     """Each confirmation seed is stored when it ends: a run stopped during the second seed keeps
-    the first, and the resumed run trains only the missing one."""
+    the first, and the resumed run trains only the missing one (on a copy of the e2e study)."""
+    import shutil
+
     from search.job import confirm
-    from search.store.records import confirm_record
+    from search.store.records import completed, confirm_record, is_confirmed
     from search.store.storage import open_annotating_storage
 
-    run_cli("--budget", "8000", "--trials", "1", "--epochs", "1", "--subset", "1500", "--top-k", "0",
-            "--refit", "none", "--data-dir", str(data_dir), "--study-name", "stop", cwd=tmp_path, check=True)
-    url = f"sqlite:///{tmp_path}/studies/stop.db"
-    storage = open_annotating_storage(url)
-    study = optuna.load_study(study_name="stop", storage=storage)
+    shutil.copytree(e2e[0] / "studies", tmp_path / "studies")
+    storage = open_annotating_storage(f"sqlite:///{tmp_path}/studies/e2e.db")
+    study = optuna.load_study(study_name="e2e", storage=storage)
+    number = next(t.number for t in completed(study.trials) if not is_confirmed(t))
     r = confirm.Retrainer(storage, small_data, seeds=2, artifacts=tmp_path / "artifacts", target=99.4,
                           log=lambda line: None)
     real, seeds = confirm.retrain, []
@@ -432,12 +433,12 @@ def test_a_stopped_confirmation_keeps_every_seed_it_finished(tmp_path, data_dir,
 
     monkeypatch.setattr(confirm, "retrain", stopped_at_second_seed)
     with pytest.raises(KeyboardInterrupt):
-        confirm.grow(r, study, study.trials[0], {}, 2)
-    kept = confirm_record(load(tmp_path, "stop").trials[0])
+        confirm.grow(r, study, study.trials[number], {}, 2)
+    kept = confirm_record(load(tmp_path, "e2e").trials[number])
     assert kept["seeds"] == 1 and len(kept["val_acc"]) == 1 and "weights_artifact" in kept
 
     seeds.clear()
     monkeypatch.setattr(confirm, "retrain", lambda *a, seed, **k: seeds.append(seed) or real(*a, seed=seed, **k))
-    confirm.grow(r, study, load(tmp_path, "stop").trials[0], kept, 2)
-    done = confirm_record(load(tmp_path, "stop").trials[0])
+    confirm.grow(r, study, load(tmp_path, "e2e").trials[number], kept, 2)
+    done = confirm_record(load(tmp_path, "e2e").trials[number])
     assert len(seeds) == 1 and done["seeds"] == 2 and done["val_acc"][0] == kept["val_acc"][0]
