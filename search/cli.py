@@ -307,6 +307,10 @@ def cmd_bench(argv: list[str]) -> int:
                    "adam-onecycle, sgd-step-kd (distilled from a teacher trained once); default all")
     g.add_argument("--seeds", type=int, default=None, help="recipe: training seeds per design and recipe "
                    "(default 2); race: first-round seeds (default 3, the search's --confirm-seeds)")
+    g.add_argument("--study", default=None, help="recipe: take the designs from this recorded study (with --trials); "
+                   "its confirmation seeds count as each design's own-recipe runs")
+    g.add_argument("--storage", default=None, help="recipe: storage of --study (default sqlite:///studies/<study>.db)")
+    g.add_argument("--trials", default=None, help="recipe: comma list of trial numbers of --study")
     g = p.add_argument_group("race")
     g.add_argument("--std", type=float, default=0.07, help="seed std of validation accuracy, points")
     g.add_argument("--races", type=int, default=2000, help="simulated races per gap")

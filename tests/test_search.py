@@ -443,3 +443,29 @@ def test_a_stopped_confirmation_keeps_every_seed_it_finished(e2e, tmp_path, smal
     confirm.grow(r, study, load(tmp_path, "e2e").trials[number], kept, 2)
     done = confirm_record(load(tmp_path, "e2e").trials[number])
     assert len(seeds) == 1 and done["seeds"] == 2 and done["val_acc"][0] == kept["val_acc"][0]
+
+
+def test_bench_recipe_takes_a_studys_trials_and_its_confirmation_seeds(e2e, tmp_path):
+    """`bench recipe --study --trials`: the designs are the study's trials with their own recipes,
+    and the seeds confirmation trained count as their own-recipe runs, so nothing is trained again."""
+    import json
+
+    from search.bench.recipe import study_designs
+    from search.store.records import completed, confirm_record, design, is_confirmed
+
+    cwd, _ = e2e
+    storage = f"sqlite:///{cwd}/studies/e2e.db"
+    winner = next(t for t in completed(load(cwd, "e2e").trials) if is_confirmed(t, 2))
+    chosen, runs = study_designs("e2e", storage, [winner.number], epochs=2)
+    assert chosen == {f"trial-{winner.number}": design(winner)}
+    assert [r["val"] for r in runs] == confirm_record(winner)["val_acc"] and [r["seed"] for r in runs] == [0, 1]
+    assert study_designs("e2e", storage, [winner.number], epochs=15)[1] == []  # other epochs: not the same runs
+
+    out = tmp_path / "recipe.json"
+    proc = run_cli("bench", "recipe", "--study", "e2e", "--storage", storage, "--trials", str(winner.number),
+                   "--variants", "sgd-step", "--seeds", "2", "--epochs", "2", "--out", str(out), cwd=tmp_path, check=True)
+    row = next(line for line in proc.stdout.splitlines() if line.startswith(f"trial-{winner.number} "))
+    assert row.split()[1:3] == ["sgd-step", "2"] and not out.exists()  # nothing trained, nothing written
+    assert float(row.split()[3]) == pytest.approx(confirm_record(winner)["val_acc_mean"], abs=0.01)
+    bad = run_cli("bench", "recipe", "--study", "e2e", "--storage", storage, "--trials", "999", cwd=tmp_path)
+    assert bad.returncode != 0 and "no trained trial number 999" in bad.stderr and "Traceback" not in bad.stderr

@@ -3,6 +3,7 @@ teacher, several seeds.
 
     python -m search bench recipe --out studies/recipe-b8000.json --seeds 2
     python -m search bench recipe --budget 4000 --variants sgd-step,sgd-step-kd --seeds 3 --out studies/recipe-b4000.json
+    python -m search bench recipe --study mnist-b6000 --trials 3 --variants sgd-onecycle --seeds 3 --out studies/recipe-b6000.json
 
 Every (design, recipe, seed) trains for the full epochs on the training split, exactly as
 confirmation does (seed = confirmation's seed base + s), and records the validation and test curves.
@@ -12,6 +13,10 @@ recipe's. The teacher (trainers/distill.py) is trained once per data set and sto
 --data-dir/teachers. Validation decides which
 recipe options the search draws; test is recorded and reported, never used to choose.
 The output file is resumable: runs already in it are not trained again.
+
+With --study, the designs are trials of a recorded study (each with its own recipe), and the
+seeds its confirmation already trained are taken from the study as the design's own-recipe runs
+("sgd-step") instead of being trained again: confirmation and this bench train the same way.
 """
 
 from __future__ import annotations
@@ -55,6 +60,32 @@ def designs(budget: int = 8000) -> dict[str, tuple[ArchSpec, Recipe]]:
     return {name: (spec, recipe4) for name, spec in chosen.items()}
 
 
+def study_designs(study: str, storage: str | None, trials: list[int],
+                  epochs: int) -> tuple[dict[str, tuple[ArchSpec, Recipe]], list[dict]]:
+    """Trials of a recorded study as designs ("trial-N": its spec and recipe), and their
+    confirmation seeds of `epochs` epochs as records of the design's own recipe."""
+    from search.store.records import confirm_record, design
+    from search.store.study import load_existing, trained_trial
+    from space.count import count_params
+
+    loaded = load_existing(study, storage)
+    chosen, confirmed = {}, []
+    for number in trials:
+        t = trained_trial(loaded, number)
+        name, (spec, recipe) = f"trial-{number}", design(t)
+        chosen[name] = (spec, recipe)
+        c = confirm_record(t)
+        for k, (val, test) in enumerate(zip(c.get("val_acc", []), c.get("test_acc", []))):
+            if len(val) != epochs:
+                continue
+            seconds = c.get("train_seconds", [])
+            confirmed.append({"design": name, "recipe_label": "sgd-step", "seed": c["seed_base"] + k - SEED_BASE,
+                              "params": count_params(spec), "spec": spec.to_dict(), "recipe": recipe.to_dict(),
+                              "distill": 0.0, "val": val, "test": test,
+                              "wall": seconds[k] if k < len(seconds) else None, "source": f"{study} confirmation"})
+    return chosen, confirmed
+
+
 def recipes(base: Recipe) -> dict[str, tuple[Recipe, float]]:
     """The variants, each from the design's own recipe (its batch size and augmentation): label ->
     (recipe, the teacher's share of the loss)."""
@@ -78,14 +109,26 @@ def variant_labels(text: str | None) -> list[str]:
     return labels
 
 
+def trial_numbers(text: str | None) -> list[int]:
+    """--trials: a comma list of trial numbers of --study."""
+    try:
+        numbers = [int(x) for x in (text or "").split(",") if x.strip()]
+    except ValueError:
+        numbers = []
+    if not numbers:
+        raise UserError(f"--trials {text!r}: give a comma list of trial numbers of --study, e.g. --trials 3,6")
+    return numbers
+
+
 def _key(rec: dict) -> tuple[str, str, int]:
     return rec["design"], rec["recipe_label"], rec["seed"]
 
 
 def run(*, out: Path, seeds: int, epochs: int, data_dir: str, device, precision: str = "auto", budget: int = 8000,
         names: list[str] | None = None, variants: list[str] | None = None,
-        log: Callable[[str], None] = print) -> list[dict]:
-    """Train every (design, variant, seed) not yet in `out`, seed by seed; return all records."""
+        study: tuple[str, str | None, list[int]] | None = None, log: Callable[[str], None] = print) -> list[dict]:
+    """Train every (design, variant, seed) not yet in `out`, seed by seed; return all records.
+    study=(name, storage, trial numbers): those trials are the designs (see `study_designs`)."""
     from space.count import count_params
     from trainers import load_data, teacher_for
     from trainers.loop import retrain
@@ -93,7 +136,13 @@ def run(*, out: Path, seeds: int, epochs: int, data_dir: str, device, precision:
     stored = json.loads(out.read_text()) if out.exists() else {}
     records, header = stored.get("records", []), {k: v for k, v in stored.items() if k != "records"}
     have = {_key(r) for r in records}
-    chosen = {k: v for k, v in designs(budget).items() if names is None or k in names}
+    if study:
+        chosen, confirmed = study_designs(*study, epochs)
+        records += [r for r in confirmed if _key(r) not in have and r["seed"] < seeds]
+        have = {_key(r) for r in records}
+    else:
+        chosen = designs(budget)
+    chosen = {k: v for k, v in chosen.items() if names is None or k in names}
     todo = [(s, name, label, spec, r, kd) for s in range(seeds) for name, (spec, base) in chosen.items()
             for label, (r, kd) in recipes(replace(base, epochs=epochs)).items()
             if (variants is None or label in variants) and (name, label, s) not in have]
@@ -150,7 +199,8 @@ def summary(records: list[dict]) -> str:
 
 
 def bench_recipe(*, out: Path | None, seeds: int | None, epochs: int, data_dir: str, device: str,
-                 precision: str = "auto", budget: int = 8000, variants: str | None = None, **kw) -> int:
+                 precision: str = "auto", budget: int = 8000, variants: str | None = None,
+                 study: str | None = None, storage: str | None = None, trials: str | None = None, **kw) -> int:
     from trainers.loop import resolve_device
 
     seeds = 2 if seeds is None else seeds
@@ -161,10 +211,12 @@ def bench_recipe(*, out: Path | None, seeds: int | None, epochs: int, data_dir: 
         if seeds < 1 or epochs < 1:
             raise UserError(f"--seeds and --epochs must be >= 1, got {seeds} and {epochs}")
         labels = variant_labels(variants)
+        picked = (study, storage, trial_numbers(trials)) if study else None
         dev = resolve_device(device)
-        print(f"recipe: {len(designs(budget))} designs at {budget:,} x {len(labels)} variants x {seeds} seeds, "
+        what = f"trials {trials} of {study}" if study else f"{len(designs(budget))} designs at {budget:,}"
+        print(f"recipe: {what} x {len(labels)} variants x {seeds} seeds, "
               f"{epochs} epochs on 50,000 / 10,000 images, device {dev}; curves -> {out}")
         records = run(out=Path(out), seeds=seeds, epochs=epochs, data_dir=data_dir, device=dev, precision=precision,
-                      budget=budget, variants=labels)
+                      budget=budget, variants=labels, study=picked)
     print(summary(records))
     return 0
