@@ -37,22 +37,30 @@ def test_the_floor_keeps_a_late_tolerance(study):
     assert pruner.prune(study, _frozen([97.0, 98.3, 98.7, 99.0, 99.2]))  # 0.2 behind
 
 
-def test_a_onecycle_trial_is_judged_only_once_its_learning_rate_has_peaked():
-    """A OneCycle curve starts slow (its learning rate rises for 30% of the run); judged from
-    epoch 2 against a StepLR curve it would be stopped for that alone."""
+def test_a_onecycle_trial_is_judged_only_once_its_learning_rate_has_peaked_and_against_its_own_kind():
+    """A OneCycle curve starts slow (its learning rate rises for 30% of the run) and is still
+    climbing mid-run: judged against a StepLR curve it would be stopped for that alone. So it is
+    judged against finished OneCycle trials only, from its peak on; StepLR trials likewise only
+    against StepLR ones."""
     from search.job.pruner import first_judged
 
     rule = PruneRule(margin=1.0, warmup=2)
     assert first_judged(rule, 15, "step") == 2 and first_judged(rule, 15, "onecycle") == 5
-    s = optuna.create_study(direction="maximize")
-    s.add_trial(_frozen([98.0, 98.8, 99.0, 99.1, 99.2, 99.3, 99.3, 99.4, 99.4, 99.4]))  # a StepLR bar
     pruner = TolerantMedianPruner(10, rule, schedule_of=lambda t: t.user_attrs.get("schedule", "step"))
 
     def trial(curve, schedule):
         return optuna.trial.create_trial(value=curve[-1], intermediate_values=dict(enumerate(curve, 1)),
                                          user_attrs={"schedule": schedule})
 
-    slow_start = [95.0, 96.0]  # 2.8 points behind at epoch 2
-    assert pruner.prune(s, trial(slow_start, "step"))
-    assert not pruner.prune(s, trial(slow_start, "onecycle"))  # its first judged epoch is 3 of 10
-    assert pruner.prune(s, trial(slow_start + [96.5], "onecycle"))  # still far behind at the peak: stopped
+    s = optuna.create_study(direction="maximize")
+    s.add_trial(trial([98.0, 98.8, 99.0, 99.1, 99.2, 99.3, 99.3, 99.4, 99.4, 99.4], "step"))
+    slow = [95.0, 96.0, 96.5, 97.0]  # 2.8 points behind the StepLR curve at epoch 2, 2.1 at 4
+    assert pruner.prune(s, trial(slow[:2], "step"))
+    assert not pruner.prune(s, trial(slow, "onecycle"))  # no OneCycle trial has finished: not judged
+    assert pruner.bar(s, 4, "onecycle") is None and pruner.bar(s, 4, "step") == pytest.approx(99.1 - 0.6)
+
+    s.add_trial(trial([94.0, 96.0, 97.0, 97.5, 98.0, 98.5, 99.0, 99.3, 99.4, 99.5], "onecycle"))
+    assert not pruner.prune(s, trial(slow[:2], "onecycle"))  # before its peak (epoch 3 of 10)
+    assert not pruner.prune(s, trial(slow, "onecycle"))  # within 0.6 of the OneCycle curve at epoch 4
+    assert pruner.prune(s, trial([95.0, 95.5, 95.8, 96.0], "onecycle"))  # 1.5 behind it: stopped
+    assert pruner.bar(s, 4, "step") == pytest.approx(99.1 - 0.6)  # StepLR trials: the StepLR curve only

@@ -48,3 +48,15 @@ def test_the_summary_pairs_each_recipe_with_sgd_step_on_the_same_seeds(tmp_path)
     path.write_text(json.dumps({"records": records}))
     proc = run_cli("bench", "recipe", "--analyse", str(path), cwd=tmp_path, check=True)
     assert proc.stdout.strip() == text
+
+
+def test_the_summary_replays_the_pruner_against_sgd_step_and_against_its_own_kind():
+    """A OneCycle run that starts slow: stopped at epoch 2 against its StepLR twin, later (or never)
+    once judged from its peak, and never against another seed of its own kind that rose alike."""
+    step = [98.0, 98.8, 99.0, 99.1, 99.2, 99.3, 99.3, 99.3, 99.3, 99.4, 99.4, 99.4, 99.4, 99.4, 99.4]
+    slow = [94.0, 96.0, 97.0, 97.5, 98.0, 98.5, 99.0, 99.2, 99.3, 99.35, 99.4, 99.4, 99.45, 99.45, 99.45]
+    records = [{"design": "d", "recipe_label": label, "seed": s, "val": curve, "test": curve,
+                "recipe": {"schedule": "step" if label == "sgd-step" else "onecycle"}}
+               for s in (0, 1) for label, curve in (("sgd-step", step), ("sgd-onecycle", slow))]
+    row = next(line for line in summary(records).splitlines() if "sgd-onecycle" in line)
+    assert row.split()[-2:] == ["2/5/-", "2/5/-"]

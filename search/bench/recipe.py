@@ -172,8 +172,10 @@ def run(*, out: Path, seeds: int, epochs: int, data_dir: str, device, precision:
 def summary(records: list[dict]) -> str:
     """Per design and variant: final val and test, means over seeds; the seed-matched differences
     from the design's sgd-step runs with their 95% paired t intervals; and, for another schedule, a
-    replay of the search's pruner with that sgd-step curve as the only finished trial: the epochs
-    at which it would stop each seed ("-": never), judged as StepLR / as its own schedule."""
+    replay of the search's pruner: the epoch at which it would stop each seed ("-": never) with
+    the same seed's sgd-step curve as the only finished trial, judged from epoch 2 / from its
+    schedule's first judged epoch; and, as the pruner judges it (like with like), with another
+    seed of the same variant as the only finished trial."""
     from search.bench.noise import prune_epoch
     from search.verdict import paired_interval
 
@@ -182,7 +184,7 @@ def summary(records: list[dict]) -> str:
         return f"{mean:+.3f} ({lo:+.2f}..{hi:+.2f})" if lo == lo else f"{mean:+.3f}"
 
     rows = [f"{'design':16} {'variant':14} {'seeds':>5} {'val mean':>8} {'test mean':>9}  "
-            f"{'val - sgd-step (paired, 95% CI)':32} {'test - sgd-step':24} pruned at"]
+            f"{'val - sgd-step (paired, 95% CI)':32} {'test - sgd-step':24} pruned at (vs sgd-step: ep 2 / peak; vs own kind)"]
     by = {_key(r): r for r in records}
     for name in dict.fromkeys(r["design"] for r in records):
         for label in dict.fromkeys(r["recipe_label"] for r in records if r["design"] == name):
@@ -191,8 +193,10 @@ def summary(records: list[dict]) -> str:
             test = statistics.fmean(r["test"][-1] for r in runs)
             pairs = [(r, by[(name, "sgd-step", r["seed"])]) for r in runs if (name, "sgd-step", r["seed"]) in by]
             dv, dt = (paired(pairs, "val"), paired(pairs, "test")) if pairs and label != "sgd-step" else ("", "")
+            own = {r["seed"]: runs[(i + 1) % len(runs)] for i, r in enumerate(runs) if len(runs) > 1}
             pruned = " ".join(f"{prune_epoch(bar['val'], r['val']) or '-'}/"
-                              f"{prune_epoch(bar['val'], r['val'], schedule=r['recipe']['schedule']) or '-'}"
+                              f"{prune_epoch(bar['val'], r['val'], schedule=r['recipe']['schedule']) or '-'}/"
+                              f"{prune_epoch(own[r['seed']]['val'], r['val'], schedule=r['recipe']['schedule']) or '-' if own else ''}"
                               for r, bar in pairs) if label != "sgd-step" else ""
             rows.append(f"{name:16} {label:14} {len(runs):5} {val:8.3f} {test:9.3f}  {dv:32} {dt:24} {pruned}".rstrip())
     return "\n".join(rows)

@@ -92,18 +92,27 @@ class TolerantMedianPruner(optuna.pruners.BasePruner):
         self.rule = rule
         self.schedule_of = schedule_of  # the learning-rate schedule a trial trains with
 
-    def finished_at(self, study: optuna.Study, step: int) -> list[float]:
-        return [t.intermediate_values[step] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if step in t.intermediate_values]
+    def finished_at(self, study: optuna.Study, step: int, schedule: str = "step") -> list[float]:
+        """The finished trials' values at `step`, of those that trained with `schedule` only.
 
-    def bar(self, study: optuna.Study, step: int) -> float | None:
-        """The accuracy a trial must have reached by `step`, or None (not enough finished trials)."""
-        return bar(self.rule, step, self.epochs, self.finished_at(study, step))
+        Like with like: a OneCycle curve is still climbing mid-run, when a StepLR curve has
+        already dropped its rate, and trails it by more than the tolerance even where it ends
+        above (RESULTS.md, "Recipes": Adam + OneCycle on the 4,000 winner, stopped at epoch 5 or 6
+        against its own StepLR curve in 2 of 3 seeds, finished 0.02 above it). Until a trial of its
+        own schedule finishes, a trial is not judged; in the default space every trial is StepLR."""
+        return [t.intermediate_values[step] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if step in t.intermediate_values and self.schedule_of(t) == schedule]
+
+    def bar(self, study: optuna.Study, step: int, schedule: str = "step") -> float | None:
+        """The accuracy a `schedule` trial must have reached by `step`, or None (not enough finished
+        trials of that schedule)."""
+        return bar(self.rule, step, self.epochs, self.finished_at(study, step, schedule))
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         step = trial.last_step
         if step is None:
             return False
-        rule = replace(self.rule, warmup=first_judged(self.rule, self.epochs, self.schedule_of(trial)))
+        schedule = self.schedule_of(trial)
+        rule = replace(self.rule, warmup=first_judged(self.rule, self.epochs, schedule))
         best = max(trial.intermediate_values.values())
-        return stops(rule, step, self.epochs, best, self.finished_at(study, step))
+        return stops(rule, step, self.epochs, best, self.finished_at(study, step, schedule))
