@@ -78,7 +78,8 @@ def _search_parser(prog: str = "python -m search", frontier: bool = False) -> ar
                         "global average pool (no 1x1 head); part of the study's identity")
     g.add_argument("--recipes", default="sgd-step",
                    help="sgd-step: SGD + StepLR, the seeds' recipe | all: also draw the optimizer (SGD or Adam), the "
-                        "schedule (StepLR or OneCycle) and label smoothing; part of the study's identity")
+                        "schedule (StepLR or OneCycle) and label smoothing, and train the start points (not the baselines) under "
+                        "Adam + OneCycle at lr 0.01; part of the study's identity")
     g = p.add_argument_group("data")
     _data_args(g)
     g.add_argument("--subset", type=int, default=None, help="train on a seeded sample of N images (quick runs)")

@@ -381,6 +381,25 @@ def test_enqueued_baselines_and_start_points_carry_their_params(tmp_path):
     assert len(again.get_trials(states=(TrialState.WAITING,))) == 3
 
 
+def test_with_every_recipe_the_start_points_train_under_adam_onecycle_and_the_baselines_as_they_are():
+    from search.job.starts import START_RECIPE, start_points
+    from search.store.records import start_label
+    from space import PRESETS, sample
+
+    points = start_points(8000, 15, separable=True, recipes=True)
+    assert [start_label(a) for _, a in points] == [start_label(a) for _, a in start_points(8000, 15, separable=True)]
+    for params, attrs in points:
+        label = start_label(attrs)
+        draw = sample(optuna.trial.FixedTrial(params), 8000, 15, separable=True, recipes=True)
+        own = PRESETS[label.split()[0]][1]
+        if label == "seed-004":  # the baseline: the hand design with its own recipe
+            assert draw.spec == PRESETS["seed-004"][0] and (draw.recipe.optimizer, draw.recipe.lr) == ("sgd", own.lr)
+            continue
+        r = draw.recipe
+        assert (r.optimizer, r.schedule, r.lr) == (START_RECIPE["optimizer"], START_RECIPE["schedule"], START_RECIPE["lr"])
+        assert (r.batch_size, r.rotate, r.label_smoothing) == (own.batch_size, own.rotate, 0.0), label
+
+
 def test_separable_search_starts_from_separable_variants_of_the_presets():
     from search.job.starts import start_points
     from search.store.records import start_label
