@@ -464,12 +464,12 @@ def test_a_stopped_confirmation_keeps_every_seed_it_finished(e2e, tmp_path, smal
     assert len(seeds) == 1 and done["seeds"] == 2 and done["val_acc"][0] == kept["val_acc"][0]
 
 
-def test_bench_recipe_takes_a_studys_trials_and_its_confirmation_seeds(e2e, tmp_path):
+def test_bench_recipe_takes_a_studys_trials_and_its_confirmation_seeds(e2e, tmp_path, capsys):
     """`bench recipe --study --trials`: the designs are the study's trials with their own recipes,
     and the seeds confirmation trained count as their own-recipe runs, so nothing is trained again."""
     import json
 
-    from search.bench.recipe import study_designs
+    from search.bench.recipe import bench_recipe, study_designs
     from search.store.records import completed, confirm_record, design, is_confirmed
 
     cwd, _ = e2e
@@ -481,9 +481,9 @@ def test_bench_recipe_takes_a_studys_trials_and_its_confirmation_seeds(e2e, tmp_
     assert study_designs("e2e", storage, [winner.number], epochs=15)[1] == []  # other epochs: not the same runs
 
     out = tmp_path / "recipe.json"
-    proc = run_cli("bench", "recipe", "--study", "e2e", "--storage", storage, "--trials", str(winner.number),
-                   "--variants", "sgd-step", "--seeds", "2", "--epochs", "2", "--out", str(out), cwd=tmp_path, check=True)
-    row = next(line for line in proc.stdout.splitlines() if line.startswith(f"trial-{winner.number} "))
+    assert bench_recipe(out=out, seeds=2, epochs=2, data_dir=str(tmp_path), device="cpu", variants="sgd-step",
+                        study="e2e", storage=storage, trials=str(winner.number)) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(f"trial-{winner.number} "))
     assert row.split()[1:3] == ["sgd-step", "2"] and not out.exists()  # nothing trained, nothing written
     assert float(row.split()[3]) == pytest.approx(confirm_record(winner)["val_acc_mean"], abs=0.01)
     bad = run_cli("bench", "recipe", "--study", "e2e", "--storage", storage, "--trials", "999", cwd=tmp_path)
