@@ -79,7 +79,7 @@ def study_designs(study: str, storage: str | None, trials: list[int],
             if len(val) != epochs:
                 continue
             seconds = c.get("train_seconds", [])
-            confirmed.append({"design": name, "recipe_label": "sgd-step", "seed": c["seed_base"] + k - SEED_BASE,
+            confirmed.append({"design": name, "recipe_label": "sgd-step", "seed": c.get("seed_base", SEED_BASE) + k - SEED_BASE,
                               "params": count_params(spec), "spec": spec.to_dict(), "recipe": recipe.to_dict(),
                               "distill": 0.0, "val": val, "test": test,
                               "wall": seconds[k] if k < len(seconds) else None, "source": f"{study} confirmation"})
