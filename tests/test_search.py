@@ -467,8 +467,6 @@ def test_a_stopped_confirmation_keeps_every_seed_it_finished(e2e, tmp_path, smal
 def test_bench_recipe_takes_a_studys_trials_and_its_confirmation_seeds(e2e, tmp_path, capsys):
     """`bench recipe --study --trials`: the designs are the study's trials with their own recipes,
     and the seeds confirmation trained count as their own-recipe runs, so nothing is trained again."""
-    import json
-
     from search.bench.recipe import bench_recipe, study_designs
     from search.store.records import completed, confirm_record, design, is_confirmed
 

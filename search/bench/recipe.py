@@ -66,7 +66,6 @@ def study_designs(study: str, storage: str | None, trials: list[int],
     confirmation seeds of `epochs` epochs as records of the design's own recipe."""
     from search.store.records import confirm_record, design
     from search.store.study import load_existing, trained_trial
-    from space.count import count_params
 
     loaded = load_existing(study, storage)
     chosen, confirmed = {}, []
@@ -75,15 +74,23 @@ def study_designs(study: str, storage: str | None, trials: list[int],
         name, (spec, recipe) = f"trial-{number}", design(t)
         chosen[name] = (spec, recipe)
         c = confirm_record(t)
+        seconds = c.get("train_seconds", [])
+        first = c.get("seed_base", SEED_BASE) - SEED_BASE
         for k, (val, test) in enumerate(zip(c.get("val_acc", []), c.get("test_acc", []))):
-            if len(val) != epochs:
-                continue
-            seconds = c.get("train_seconds", [])
-            confirmed.append({"design": name, "recipe_label": "sgd-step", "seed": c.get("seed_base", SEED_BASE) + k - SEED_BASE,
-                              "params": count_params(spec), "spec": spec.to_dict(), "recipe": recipe.to_dict(),
-                              "distill": 0.0, "val": val, "test": test,
-                              "wall": seconds[k] if k < len(seconds) else None, "source": f"{study} confirmation"})
+            if len(val) == epochs:
+                confirmed.append({**_record(name, "sgd-step", first + k, spec, recipe, 0.0, val, test,
+                                            seconds[k] if k < len(seconds) else None),
+                                  "source": f"{study} confirmation"})
     return chosen, confirmed
+
+
+def _record(name: str, label: str, seed: int, spec: ArchSpec, recipe: Recipe, kd: float, val: list[float],
+            test: list[float], wall: float | None) -> dict:
+    """One (design, variant, seed) run as the output file stores it."""
+    from space.count import count_params
+
+    return {"design": name, "recipe_label": label, "seed": seed, "params": count_params(spec), "spec": spec.to_dict(),
+            "recipe": recipe.to_dict(), "distill": kd, "val": val, "test": test, "wall": wall}
 
 
 def recipes(base: Recipe) -> dict[str, tuple[Recipe, float]]:
@@ -129,7 +136,6 @@ def run(*, out: Path, seeds: int, epochs: int, data_dir: str, device, precision:
         study: tuple[str, str | None, list[int]] | None = None, log: Callable[[str], None] = print) -> list[dict]:
     """Train every (design, variant, seed) not yet in `out`, seed by seed; return all records.
     study=(name, storage, trial numbers): those trials are the designs (see `study_designs`)."""
-    from space.count import count_params
     from trainers import load_data, teacher_for
     from trainers.loop import retrain
 
@@ -157,9 +163,7 @@ def run(*, out: Path, seeds: int, epochs: int, data_dir: str, device, precision:
         t0 = time.perf_counter()
         run_ = retrain(spec, recipe, data, seed=SEED_BASE + s, precision=precision,
                        distill=teacher.distill(kd) if kd else None).result
-        rec = {"design": name, "recipe_label": label, "seed": s, "params": count_params(spec),
-               "spec": spec.to_dict(), "recipe": recipe.to_dict(), "distill": kd, "val": run_.curve("val"),
-               "test": run_.curve("test"), "wall": time.perf_counter() - t0}
+        rec = _record(name, label, s, spec, recipe, kd, run_.curve("val"), run_.curve("test"), time.perf_counter() - t0)
         records.append(rec)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({**header, "device": str(device), "precision": precision, "records": records},
