@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -60,11 +61,37 @@ CASES = [
 ]
 
 
+def run_main(args, cwd, monkeypatch, capfd) -> subprocess.CompletedProcess:
+    """`python -m search ARGS` in this process: the same main() and its one mapping of errors to
+    exit codes, without a fresh interpreter and torch import per case (the tests below and the
+    other files run the real subprocess). The signal handlers main() installs are put back."""
+    from search.cli import main
+
+    monkeypatch.chdir(cwd)
+    capfd.readouterr()
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = main(list(args))
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+    out, err = capfd.readouterr()
+    return subprocess.CompletedProcess(args, code, out, err)
+
+
 @pytest.mark.parametrize("args, needles", CASES, ids=[" ".join(a) for a, _ in CASES])
-def test_bad_input_exits_2_with_one_line(made, args, needles):
+def test_bad_input_exits_2_with_one_line(made, args, needles, monkeypatch, capfd):
     before = snapshot(made)
-    proc = run_cli(*args, "--study-name", "keep", cwd=made) if args[0].startswith("--") else run_cli(*args, cwd=made)
-    check_error(proc, *needles)
+    own = ["--study-name", "keep"] if args[0].startswith("--") else []
+    check_error(run_main([*args, *own], made, monkeypatch, capfd), *needles)
+    assert snapshot(made) == before
+
+
+def test_one_bad_input_through_the_interpreter(made):
+    """The table above through `python -m search` itself: exit code, one line, nothing stored changed."""
+    before = snapshot(made)
+    check_error(run_cli("--budget", "6000", "--sampler", "grid", "--study-name", "keep", cwd=made),
+                "unknown sampler 'grid'")
     assert snapshot(made) == before
 
 

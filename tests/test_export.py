@@ -22,7 +22,7 @@ FILES = {"spec.json", "weights.pt", "model.pt2", "model.ts", "model.onnx", "READ
 def exported(tmp_path_factory, data_dir):
     cwd = tmp_path_factory.mktemp("export")
     # no pruning: every trial completes, so one stays unconfirmed (top-1 and the baseline are confirmed)
-    run_cli("--budget", "8000", "--trials", "3", "--epochs", "3", "--subset", "5000", "--sampler", "random",
+    run_cli("--budget", "8000", "--trials", "3", "--epochs", "2", "--subset", "3000", "--sampler", "random",
             "--pruner", "none", "--top-k", "1", "--confirm-seeds", "1", "--confirm-cap", "1", "--data-dir", str(data_dir), "--study-name", "ex",
             cwd=cwd, check=True)
     elsewhere = cwd / "elsewhere"  # another directory: the artifact folder is found through the study
@@ -57,7 +57,7 @@ def test_files_and_model_card(exported):
     card = (folder / "README.md").read_text()
     assert f"{meta['params']:,} parameters" in card and "## Reproduce" in card and "Receptive field" in card
     assert "test accuracy:" in card and "over 1 seeds" in card
-    assert "from the refit on train + val, seed 0" in card and meta["refit"]["train_images"] == 6000
+    assert "from the refit on train + val, seed 0" in card and meta["refit"]["train_images"] == 3600
     assert "training them now" not in proc.stdout  # confirmed weights were reused, found from elsewhere
     assert "Warning" not in proc.stderr and "deprecated" not in proc.stderr, proc.stderr
 

@@ -329,14 +329,14 @@ def test_accuracy_target_follows_the_data_set():
 
 def test_resume_finishes_an_interrupted_baseline(tmp_path, data_dir):
     """Ctrl-C during the seed-004 baseline closes it as failed; the same command runs it again
-    (after the five start points that were already waiting: two fitted, three separable)."""
+    (after the two fitted start points that were already waiting)."""
     import signal
     import subprocess
 
     from conftest import cli_env, wait_for_running_trial
 
-    args = ["--budget", "8000", "--trials", "6", "--epochs", "3", "--subset", "3000", "--sampler", "random",
-            "--top-k", "0", "--data-dir", str(data_dir), "--study-name", "base"]
+    args = ["--budget", "8000", "--trials", "3", "--epochs", "3", "--subset", "3000", "--sampler", "random",
+            "--top-k", "0", "--no-separable", "--data-dir", str(data_dir), "--study-name", "base"]
     proc = subprocess.Popen([sys.executable, "-m", "search", *args], cwd=tmp_path, env=cli_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"sqlite:///{tmp_path}/studies/base.db"
@@ -348,7 +348,7 @@ def test_resume_finishes_an_interrupted_baseline(tmp_path, data_dir):
     run_cli(*args, cwd=tmp_path, check=True)
     study = load(tmp_path, "base")
     finished = [t for t in counted(study) if t.user_attrs.get("baseline") == "seed-004"]
-    assert len(finished) == 1 and len(counted(study)) == 6
+    assert len(finished) == 1 and len(counted(study)) == 3
 
 
 def test_enqueued_baselines_and_start_points_carry_their_params(tmp_path):
