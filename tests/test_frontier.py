@@ -49,6 +49,20 @@ def test_frontier_runs_one_study_per_budget_and_links_them(tmp_path, data_dir):
     assert "smallest design" in again.stdout
 
 
+def test_each_frontier_names_its_figure_after_its_studies(tmp_path):
+    from search.cli import _search_parser
+    from search.config import frontier_configs
+    from search.job.run import frontier_figure_path
+
+    def figure(*args):
+        parsed = _search_parser("python -m search frontier", frontier=True).parse_args(["--budgets", "2000,4000", *args])
+        return frontier_figure_path(frontier_configs(parsed)).as_posix()
+
+    assert figure() == "studies/frontier-mnist.html"
+    assert figure("--study-name", "mnist-recipes") == "studies/frontier-mnist-recipes.html"
+    assert figure("--dataset", f"folder:{tmp_path / 'digits'}") == "studies/frontier-digits.html"
+
+
 def test_a_bad_budget_list_exits_2_before_anything(tmp_path):
     proc = run_cli("frontier", "--budgets", "3000,10", "--trials", "2", "--data-dir", str(tmp_path / "d"), cwd=tmp_path)
     assert proc.returncode == 2 and "below the smallest design" in proc.stderr

@@ -114,6 +114,14 @@ def confirm_and_refit(cfg: SearchConfig, data: DeviceData, log) -> None:
     log(f"refit: {time.monotonic() - t0:.0f}s")
 
 
+def frontier_figure_path(cfgs: list[SearchConfig]) -> Path:
+    """studies/frontier-<name>.html, <name> the studies' name before -b<budget> (--study-name, or
+    the data set's): frontiers under other names keep their own figures, and a folder data set
+    gives its folder's name, not its path."""
+    first = cfgs[0]
+    return Path("studies") / f"frontier-{first.study_name.removesuffix(f'-b{first.budget}')}.html"
+
+
 def run_frontier(cfgs: list[SearchConfig], log=print) -> int:
     for cfg in cfgs:
         open_search_storage(cfg)  # every storage and stored study checked before any data
@@ -130,7 +138,7 @@ def run_frontier(cfgs: list[SearchConfig], log=print) -> int:
     target = target_accuracy(cfgs[0].dataset, cfgs[0].target)
     points = frontier_points(studies)
     log(format_frontier(points, target))
-    out = write_frontier_figure(points, target, Path("studies") / f"frontier-{cfgs[0].dataset}.html").resolve()
+    out = write_frontier_figure(points, target, frontier_figure_path(cfgs)).resolve()
     for study in studies:
         study.set_user_attr(FRONTIER_ATTR, str(out))
     log(f"frontier figure: {out}; wall time per budget: {', '.join(walls)}; total {time.monotonic() - t0:.0f}s")
