@@ -76,10 +76,10 @@ def _search_parser(prog: str = "python -m search", frontier: bool = False) -> ar
     g.add_argument("--headless", action=argparse.BooleanOptionalAction, default=False,
                    help="also draw the head-less end: the last 3x3 conv as wide as the classes, straight into the "
                         "global average pool (no 1x1 head); part of the study's identity")
-    g.add_argument("--recipes", default="sgd-step",
-                   help="sgd-step: SGD + StepLR, the seeds' recipe | all: also draw the optimizer (SGD or Adam), the "
-                        "schedule (StepLR or OneCycle) and label smoothing, and train the start points (not the baselines) under "
-                        "Adam + OneCycle at lr 0.01; part of the study's identity")
+    g.add_argument("--recipes", default="all",
+                   help="all (default): draw the optimizer (SGD or Adam), the schedule (StepLR or OneCycle) and label "
+                        "smoothing, and train the start points (not the baselines) under Adam + OneCycle at lr 0.01 | "
+                        "sgd-step: SGD + StepLR only, the seeds' recipe; part of the study's identity")
     g = p.add_argument_group("data")
     _data_args(g)
     g.add_argument("--subset", type=int, default=None, help="train on a seeded sample of N images (quick runs)")

@@ -55,7 +55,7 @@ class SearchConfig:
     target: float | None = None  # accuracy target (%) for "first epoch at target"; None: the data set's
     separable: bool = True  # also draw depthwise-separable blocks (depthwise 3x3 + pointwise 1x1)
     headless: bool = False  # also draw the head-less end: the last 3x3 conv to the classes, then GAP
-    recipes: str = "sgd-step"  # sgd-step: the seeds' SGD + StepLR; all: also optimizer, schedule, smoothing
+    recipes: str = "all"  # all: draw optimizer, schedule, smoothing too; sgd-step: only the seeds' SGD + StepLR
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
