@@ -362,7 +362,8 @@ def test_enqueued_baselines_and_start_points_carry_their_params(tmp_path):
     from space.count import count_params
     from space.sampling import design_params, sample
 
-    cfg = SearchConfig(budget=10000, epochs=15, study_name="q", storage=f"sqlite:///{tmp_path}/q.db", separable=False)
+    cfg = SearchConfig(budget=10000, epochs=15, study_name="q", storage=f"sqlite:///{tmp_path}/q.db", separable=False,
+                       recipes="sgd-step")  # the plain space; every recipe: the test below
     study = create_or_resume(open_storage(cfg.storage), cfg)
     waiting = study.get_trials(states=(TrialState.WAITING,))
     # the presets that fit run first, as drawn; seed-002 (25,290 params) is scaled to the budget
