@@ -49,7 +49,9 @@ DRY = Scale(images=1000, epochs=1, timing_epochs=1, trials=3, workers=(1, 2), wo
 
 
 def _cli(args: list[str], cwd: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]), PYTHONWARNINGS="ignore")
+    # keep the caller's PYTHONPATH: on a GPU box the other packages may sit in a --target folder
+    path = os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, PYTHONPATH=path, PYTHONWARNINGS="ignore")
     return subprocess.run([sys.executable, "-m", "search", *args], cwd=cwd, env=env, check=True,
                           capture_output=True, text=True)
 
