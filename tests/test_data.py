@@ -46,6 +46,18 @@ def test_second_call_downloads_nothing(data_dir):
     assert before == after
 
 
+def test_gzipped_files_placed_by_hand_are_unpacked_and_load(tmp_path, data_dir):
+    """The error message offers the .gz form; a folder holding only .gz files must load offline."""
+    folder = D.raw_dir("mnist", tmp_path)
+    folder.mkdir(parents=True)
+    for f in D.RAW_FILES:
+        (folder / f"{f}.gz").write_bytes(gzip.compress((D.raw_dir("mnist", data_dir) / f).read_bytes()))
+    assert D.ensure_dataset("mnist", tmp_path, sources=[]) == folder
+    assert all((folder / f).read_bytes() == (D.raw_dir("mnist", data_dir) / f).read_bytes() for f in D.RAW_FILES)
+    data = DD.load_data("mnist", tmp_path, "cpu", subset=500)
+    assert len(data.train) == 500 and tuple(data.train.x.shape[1:]) == (1, 28, 28)
+
+
 def test_fallback_order_stops_at_first_verified_source(tmp_path, data_dir):
     calls = []
     good = D.read_present("mnist", data_dir)

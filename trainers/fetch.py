@@ -229,6 +229,9 @@ def ensure_dataset(
     folder = raw_dir(name, data_dir)
     present = read_present(name, data_dir)
     check_present(name, folder, present)
+    for f, content in present.items():
+        if not (folder / f).is_file():  # only its .gz is there: the readers take the plain file
+            write_atomic(folder / f, content)
     if len(present) == len(RAW_FILES):
         return folder
     if sources is None:
