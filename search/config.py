@@ -51,7 +51,7 @@ class SearchConfig:
     baseline: tuple[str, ...] = ()  # --baseline values as given: preset names or design files
     baseline_keys: tuple[str, ...] = ()  # what those baselines train (label:spec digest:recipe hash)
     compile: bool = False  # torch.compile each candidate (pays off on GPU, long runs)
-    precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 on CUDA and on CPUs with native bf16)
+    precision: str = "auto"  # auto | fp32 | bf16 (auto: bf16 on CPUs with native bf16; fp32 on CUDA)
     target: float | None = None  # accuracy target (%) for "first epoch at target"; None: the data set's
     separable: bool = True  # also draw depthwise-separable blocks (depthwise 3x3 + pointwise 1x1)
     headless: bool = False  # also draw the head-less end: the last 3x3 conv to the classes, then GAP

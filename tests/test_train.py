@@ -118,7 +118,7 @@ def test_precision_resolution():
     from space.errors import InputError
     from trainers.precision import cpu_has_bf16, resolve_precision
 
-    assert resolve_precision("auto", "cuda") == "bf16"
+    assert resolve_precision("auto", "cuda") == "fp32"
     assert resolve_precision("auto", "cpu") == ("bf16" if cpu_has_bf16() else "fp32")
     assert resolve_precision("bf16", "cpu") == "bf16" and resolve_precision("fp32", "cuda") == "fp32"
     with pytest.raises(InputError, match="fp8"):

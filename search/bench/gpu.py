@@ -29,6 +29,7 @@ import torch
 from space.presets import PRESETS
 from trainers.data import Split, load_data
 from trainers.loop import resolve_device, train
+from trainers.precision import resolve_precision
 
 BUDGET_S = 480.0  # the whole run on one H100
 
@@ -100,7 +101,8 @@ def bench_gpu(*, device: str, data_dir: str, **_) -> int:
             continue
         times[label] = epoch_seconds(data.train, norm, dev, precision, mode, scale.timing_epochs)
         print(f"   {label:34} {times[label]:8.2f} s  ({times['fp32'] / times[label]:.2f}x fp32)")
-    epoch = times["bf16"] * (1 + len(data.val) / len(data.train))  # a trial's epoch evaluates validation too
+    # what the search below trains in (--precision auto); a trial's epoch evaluates validation too
+    epoch = times[resolve_precision("auto", dev.type)] * (1 + len(data.val) / len(data.train))
 
     print(f"2. finished trials per hour ({scale.worker_trials} trials x {min(2, scale.epochs)} epochs, one device):")
     rates = {}
