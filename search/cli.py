@@ -106,7 +106,8 @@ def _search_parser(prog: str = "python -m search", frontier: bool = False) -> ar
     g.add_argument("--max-failures", type=int, default=5, help="stop after this many consecutive failed trials")
     g.add_argument("--heartbeat", type=int, default=10, help="seconds between trial heartbeats (stale after 3x)")
     g.add_argument("--compile", action="store_true", help="torch.compile each candidate (slow start)")
-    g.add_argument("--precision", default="auto", help="auto | fp32 | bf16 (auto: bf16 on CPUs with AMX or AVX-512-BF16, else fp32; fp32 on CUDA, where it measured faster for nets this small)")
+    g.add_argument("--precision", default="auto", help="auto | fp32 | bf16 (auto: bf16 on CPUs with AMX or AVX-512-BF16, "
+                   "else fp32; fp32 on CUDA, where it measured faster for nets this small)")
     return p
 
 

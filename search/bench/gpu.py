@@ -130,8 +130,8 @@ def bench_gpu(*, device: str, data_dir: str, **_) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             out = _cli(search_args(scale, data_dir, str(dev), scale.trials, scale.epochs)
-                       + ["--workers", str(workers), "--top-k", "1", "--confirm-seeds", str(scale.seeds), "--confirm-cap", str(scale.seeds),
-                          "--refit", "none"], tmp).stdout
+                       + ["--workers", str(workers), "--top-k", "1", "--confirm-seeds", str(scale.seeds),
+                          "--confirm-cap", str(scale.seeds), "--refit", "none"], tmp).stdout
             wall = time.perf_counter() - t0
         lines = out.splitlines()
         search = next((x for x in lines if x.startswith("search: ")), "search: ?")
