@@ -71,7 +71,8 @@ def write_frontier_figure(points: list[dict], target: float, out: Path) -> Path:
                 marker={"symbol": symbol, "size": 12 if kind == "winner" else 9},
                 error_y={"type": "data", "array": [p["test_std"] for p in ps]},
                 text=[f"{p['label']} ({p['study']}): {p['seeds']} seeds, val {p['val']:.2f}%" for p in ps]))
-    fig.add_hline(y=target, line_dash="dash", annotation_text=f"target {target:g}%")
+    # labelled at the left: the largest budget, at the right, holds the points nearest the target
+    fig.add_hline(y=target, line_dash="dash", annotation_text=f"target {target:g}%", annotation_position="top left")
     best = smallest_at(points, target)
     if best:  # ringed: the fewest parameters that hold the target as a mean over seeds
         fig.add_trace(go.Scatter(x=[best["params"]], y=[best["test"]], mode="markers", name=_smallest_text(best, target),
