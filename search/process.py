@@ -1,9 +1,22 @@
-"""What every budgetnas process sets up first: signals, warnings, Optuna's log level."""
+"""What every budgetnas process sets up first (signals, warnings, Optuna's log level), and the
+environment of a `python -m search` child process."""
 
 from __future__ import annotations
 
+import os
 import signal
 import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]  # the checkout: `search`, `space`, `trainers` import from here
+
+
+def child_env() -> dict[str, str]:
+    """The environment for a `python -m search` child: the checkout importable ahead of the caller's
+    PYTHONPATH, which is kept (on a GPU box the other packages may sit in a --target folder), and
+    warnings quiet."""
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    return dict(os.environ, PYTHONPATH=path, PYTHONWARNINGS="ignore")
 
 
 def _interrupt_once(signum: int, frame: object) -> None:

@@ -43,10 +43,11 @@ def require(ok: bool, reason: str) -> None:
 
 
 def cli_env() -> dict[str, str]:
-    """The environment a CLI subprocess gets: this checkout importable (before any PYTHONPATH the
-    caller set, e.g. a --target folder of wheels on a GPU box), warnings quiet."""
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
-    return dict(os.environ, PYTHONPATH=path, PYTHONWARNINGS="ignore")
+    """The environment a CLI subprocess gets: this checkout importable, the caller's PYTHONPATH
+    kept after it, warnings quiet."""
+    from search.process import child_env
+
+    return child_env()
 
 
 def counted(study) -> list:

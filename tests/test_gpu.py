@@ -1,6 +1,8 @@
 """The GPU path: `bench gpu` as a dry run on CPU (always), and every CUDA branch (marked `gpu`,
 skipped without a CUDA device, in CI too, since CI has none)."""
 
+import os
+
 import optuna
 import pytest
 import torch
@@ -20,6 +22,25 @@ def test_bench_gpu_dry_run_on_cpu(tmp_path, data_dir):
     from search.bench.gpu import BUDGET_S
 
     assert f"of a {BUDGET_S:.0f} s budget" in out and "OVER" not in out
+
+
+def test_a_child_process_keeps_the_callers_pythonpath_after_the_checkout(tmp_path, monkeypatch):
+    """On a GPU box optuna and the rest may sit in a --target folder named by PYTHONPATH; a
+    `python -m search` child (bench gpu's stages, bench workers) must still import them."""
+    import subprocess
+    import sys
+
+    from search.process import ROOT, child_env
+
+    extra = tmp_path / "site"
+    extra.mkdir()
+    (extra / "only_on_the_box.py").write_text("NAME = 'found'\n")
+    monkeypatch.setenv("PYTHONPATH", str(extra))
+    env = child_env()
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(ROOT), str(extra)]
+    out = subprocess.run([sys.executable, "-c", "import only_on_the_box, search; print(only_on_the_box.NAME)"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "found"
 
 
 def test_an_out_of_memory_error_is_a_failed_trial_and_the_search_goes_on(tmp_path, small_data, monkeypatch):

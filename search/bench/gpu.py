@@ -17,7 +17,6 @@ built, so there is no fused figure.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from search.process import child_env
 from space.presets import PRESETS
 from trainers.data import Split, load_data
 from trainers.loop import resolve_device, train
@@ -54,10 +54,7 @@ DRY = Scale(images=1000, epochs=1, timing_epochs=1, trials=3, workers=(1, 2), wo
 
 
 def _cli(args: list[str], cwd: str) -> subprocess.CompletedProcess:
-    # keep the caller's PYTHONPATH: on a GPU box the other packages may sit in a --target folder
-    path = os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")) if p)
-    env = dict(os.environ, PYTHONPATH=path, PYTHONWARNINGS="ignore")
-    return subprocess.run([sys.executable, "-m", "search", *args], cwd=cwd, env=env, check=True,
+    return subprocess.run([sys.executable, "-m", "search", *args], cwd=cwd, env=child_env(), check=True,
                           capture_output=True, text=True)
 
 

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from search.config import check_budget
+from search.process import child_env
 from space.model import build
 from space.presets import PRESETS
 from trainers.augment import normalize, random_affine, to_unit
@@ -198,9 +199,8 @@ def _timed_search(workers: int, data_dir: str, trials: int) -> tuple[float, floa
         cmd = [sys.executable, "-m", "search", "--budget", "8000", "--trials", str(trials), "--epochs", "2",
                "--subset", "12000", "--sampler", "random", "--pruner", "none", "--top-k", "0", "--no-baselines",
                "--workers", str(workers), "--data-dir", str(Path(data_dir).resolve()), "--study-name", "bench"]
-        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), PYTHONWARNINGS="ignore")
         t0 = time.perf_counter()
-        subprocess.run(cmd, cwd=tmp, env=env, check=True, capture_output=True)
+        subprocess.run(cmd, cwd=tmp, env=child_env(), check=True, capture_output=True)
         wall = time.perf_counter() - t0
         done = optuna.load_study(study_name="bench", storage=f"sqlite:///{tmp}/studies/bench.db").trials
         span = (max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)).total_seconds()
