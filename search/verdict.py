@@ -20,10 +20,17 @@ import statistics
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
 
 RACE_ALPHA = 0.05  # one-sided Welch p below which a contender is clearly behind the leader
 CONFIDENCE = 0.95  # of the intervals the verdict prints
+
+
+def _stats():
+    """scipy.stats, imported on first use: it takes about a second, which every `python -m search`
+    run paid even when it compared nothing (a search without confirmation, a bad-input error)."""
+    from scipy import stats
+
+    return stats
 
 
 # --- racing -------------------------------------------------------------------------------------
@@ -34,7 +41,7 @@ def behind_p(leader: Sequence[float], other: Sequence[float]) -> float:
         return 1.0
     if statistics.pstdev(leader) == 0 and statistics.pstdev(other) == 0:  # no spread at all
         return 0.0 if statistics.fmean(other) < statistics.fmean(leader) else 1.0
-    p = stats.ttest_ind(leader, other, equal_var=False, alternative="greater").pvalue
+    p = _stats().ttest_ind(leader, other, equal_var=False, alternative="greater").pvalue
     return float(p)
 
 
@@ -64,7 +71,7 @@ def diff_interval(a: Sequence[float], b: Sequence[float], confidence: float = CO
         return diff, float("nan"), float("nan")
     if statistics.pstdev(a) == 0 and statistics.pstdev(b) == 0:
         return diff, diff, diff
-    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
+    ci = _stats().ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
     return diff, float(ci.low), float(ci.high)
 
 
@@ -75,7 +82,7 @@ def paired_interval(diffs: Sequence[float], confidence: float = CONFIDENCE) -> t
         return mean, float("nan"), float("nan")
     if statistics.pstdev(diffs) == 0:
         return mean, mean, mean
-    ci = stats.ttest_1samp(diffs, 0.0).confidence_interval(confidence)
+    ci = _stats().ttest_1samp(diffs, 0.0).confidence_interval(confidence)
     return mean, float(ci.low), float(ci.high)
 
 
@@ -88,7 +95,7 @@ def mcnemar(a_correct: Sequence[np.ndarray], b_correct: Sequence[np.ndarray]) ->
     pairs = min(len(a_correct), len(b_correct))
     b = sum(int(np.sum(a_correct[s] & ~b_correct[s])) for s in range(pairs))
     c = sum(int(np.sum(~a_correct[s] & b_correct[s])) for s in range(pairs))
-    p = float(stats.binomtest(b, b + c, 0.5).pvalue) if b + c else 1.0
+    p = float(_stats().binomtest(b, b + c, 0.5).pvalue) if b + c else 1.0
     return {"only_a": b, "only_b": c, "pairs": pairs, "p": p}
 
 

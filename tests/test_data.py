@@ -29,6 +29,23 @@ def test_mnist_on_disk_matches_pinned_hashes_and_labels(data_dir):
     assert test.targets[:5].tolist() == [7, 2, 1, 0, 4]
 
 
+def test_our_idx_reader_gives_torchvisions_tensors_and_refuses_other_files(data_dir, tmp_path):
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    folder = D.raw_dir("mnist", data_dir)
+    ours = DD.read_raw(folder)
+    theirs = (read_image_file(str(folder / "train-images-idx3-ubyte")), read_label_file(str(folder / "train-labels-idx1-ubyte")),
+              read_image_file(str(folder / "t10k-images-idx3-ubyte")), read_label_file(str(folder / "t10k-labels-idx1-ubyte")))
+    for a, b in zip(ours, theirs):
+        assert a.shape == b.shape and torch.equal(a.long(), b.long())
+    labels = (folder / "t10k-labels-idx1-ubyte").read_bytes()
+    (tmp_path / "short").write_bytes(labels[:-1])
+    with pytest.raises(D.DataError, match="holds 9999 bytes of data, its header says \\[10000\\]"):
+        DD.read_idx(tmp_path / "short", 1)
+    with pytest.raises(D.DataError, match="not a uint8 IDX file with 3 dimension"):
+        DD.read_idx(folder / "t10k-labels-idx1-ubyte", 3)
+
+
 def test_second_call_downloads_nothing(data_dir):
     calls = []
 
@@ -51,7 +68,7 @@ def test_gzipped_files_placed_by_hand_are_unpacked_and_load(tmp_path, data_dir):
     folder = D.raw_dir("mnist", tmp_path)
     folder.mkdir(parents=True)
     for f in D.RAW_FILES:
-        (folder / f"{f}.gz").write_bytes(gzip.compress((D.raw_dir("mnist", data_dir) / f).read_bytes()))
+        (folder / f"{f}.gz").write_bytes(gzip.compress((D.raw_dir("mnist", data_dir) / f).read_bytes(), compresslevel=1))
     assert D.ensure_dataset("mnist", tmp_path, sources=[]) == folder
     assert all((folder / f).read_bytes() == (D.raw_dir("mnist", data_dir) / f).read_bytes() for f in D.RAW_FILES)
     data = DD.load_data("mnist", tmp_path, "cpu", subset=500)

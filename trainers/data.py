@@ -7,6 +7,7 @@ draw. All selection uses it. The test set is touched only by final reports.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,14 +53,26 @@ class DeviceData:
         return Split(torch.cat([self.train.x, self.val.x]), torch.cat([self.train.y, self.val.y]))
 
 
-def read_raw(folder: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    from torchvision.datasets.mnist import read_image_file, read_label_file
+def read_idx(path: Path, ndim: int) -> torch.Tensor:
+    """One uint8 IDX file (MNIST's format: two zero bytes, type 0x08, the number of dimensions,
+    each size as a big-endian int32, then the data). Read here rather than with torchvision's
+    reader, whose import (all of torchvision) cost every training command about two seconds."""
+    raw = path.read_bytes()
+    head = 4 + 4 * ndim
+    if len(raw) < head or raw[:4] != bytes((0, 0, 0x08, ndim)):
+        raise DataError(f"{path} is not a uint8 IDX file with {ndim} dimension(s)")
+    shape = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    if len(raw) - head != math.prod(shape):
+        raise DataError(f"{path} holds {len(raw) - head} bytes of data, its header says {shape}")
+    return torch.frombuffer(bytearray(raw[head:]), dtype=torch.uint8).reshape(shape)
 
+
+def read_raw(folder: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     return (
-        read_image_file(str(folder / "train-images-idx3-ubyte")),
-        read_label_file(str(folder / "train-labels-idx1-ubyte")),
-        read_image_file(str(folder / "t10k-images-idx3-ubyte")),
-        read_label_file(str(folder / "t10k-labels-idx1-ubyte")),
+        read_idx(folder / "train-images-idx3-ubyte", 3),
+        read_idx(folder / "train-labels-idx1-ubyte", 1),
+        read_idx(folder / "t10k-images-idx3-ubyte", 3),
+        read_idx(folder / "t10k-labels-idx1-ubyte", 1),
     )
 
 
