@@ -369,19 +369,43 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except KeyboardInterrupt:
-        print("interrupted: finished trials and seeds are kept, a trial in training is closed as failed; "
-              "run the same command to resume",
-              file=sys.stderr)
-        return 130
+        return _interrupted("")
     except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
     except Exception as e:  # known error types become one line; anything else is a bug: traceback
+        if _raised_while_interrupted(e):
+            # Ctrl-C landed inside a storage write, and a clean-up that writes too (closing the
+            # trial, storing the search clock) then failed: still an interrupt, not a bug
+            from search.errors import first_line
+
+            return _interrupted(f"; closing up failed: {type(e).__name__}: {first_line(e)}")
         code = _exit_code(e)
         if code is None:
             raise
         print(f"error: {e}", file=sys.stderr)
         return code
+
+
+def _interrupted(detail: str) -> int:
+    from search.errors import EXIT_INTERRUPTED
+
+    print("interrupted: finished trials and seeds are kept, a trial in training is closed as failed; "
+          f"run the same command to resume{detail}", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _raised_while_interrupted(e: BaseException) -> bool:
+    """True when `e` was raised while a KeyboardInterrupt was unwinding (in a `finally` or an
+    `except` block that ran because of it)."""
+    seen: set[int] = set()
+    cause = e.__context__
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__context__
+    return False
 
 
 def _exit_code(e: Exception) -> int | None:

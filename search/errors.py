@@ -19,3 +19,8 @@ class SearchFailed(Exception):
 
 class TooManyFailures(SearchFailed):
     """--max-failures consecutive trials failed; the search stops."""
+
+
+def first_line(e: BaseException) -> str:
+    """An error's message as one line (its type's name when it has none), for `error:` lines."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]

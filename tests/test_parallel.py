@@ -170,7 +170,7 @@ def test_sigint_closes_the_trial_exits_130_and_resumes(tmp_path, data_dir):
     args, url, proc, victim = _start_until_mid_trial(tmp_path, data_dir, "ctrlc", "--trials", "2")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err[-3000:]
     assert [l for l in err.strip().splitlines() if l.startswith("interrupted:")], err[-2000:]
     assert "Traceback" not in err
     study = optuna.load_study(study_name="ctrlc", storage=url)
@@ -179,6 +179,25 @@ def test_sigint_closes_the_trial_exits_130_and_resumes(tmp_path, data_dir):
     run_cli(*args, cwd=tmp_path, check=True)
     study = optuna.load_study(study_name="ctrlc", storage=url)
     assert len(counted(study)) == 2 and not [t for t in study.trials if t.state == TrialState.RUNNING]
+
+
+def test_an_interrupt_whose_clean_up_fails_still_exits_130_without_a_traceback(tmp_path, data_dir):
+    """Ctrl-C can land inside a storage write; the clean-up's own write (here the search clock)
+    may then fail. That is still an interrupt: one line naming what failed, exit code 130."""
+    code = (
+        "import sys, sqlite3, search.job.run as r\n"
+        "def interrupted(*a, **k): raise KeyboardInterrupt\n"
+        "def locked(*a, **k): raise sqlite3.OperationalError('database is locked')\n"
+        "r.run_worker, r.set_search_seconds = interrupted, locked\n"
+        "from search.cli import main; sys.exit(main(sys.argv[1:]))\n"
+    )
+    args = [*SMALL, "--trials", "2", "--no-baselines", "--data-dir", str(data_dir), "--study-name", "late"]
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path, env=cli_env(), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    (line,) = [l for l in proc.stderr.splitlines() if l.startswith("interrupted:")]
+    assert line.endswith("closing up failed: OperationalError: database is locked")
 
 
 def test_sigterm_to_a_multi_worker_search_exits_130(tmp_path, data_dir):

@@ -24,7 +24,7 @@ from optuna.storages._rdb import models  # the table the claim updates (Optuna's
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
-from search.errors import UserError
+from search.errors import UserError, first_line
 
 SQLITE_BUSY_TIMEOUT_S = 60
 SCHEMA_RACE_RETRIES = 5
@@ -179,12 +179,8 @@ def open_storage(
             f"storage driver missing ({e.name}); for PostgreSQL: pip install 'budgetnas[postgres]'"
         ) from None
     except (sqlalchemy.exc.SQLAlchemyError, RuntimeError) as e:
-        raise UserError(f"cannot open storage {make_url(url).render_as_string()}: {_first_line(e)}") from None
+        raise UserError(f"cannot open storage {make_url(url).render_as_string()}: {first_line(e)}") from None
     raise AssertionError("unreachable")
-
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
 
 
 def load_trials(storages: list[str]) -> list[optuna.trial.FrozenTrial]:
