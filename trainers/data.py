@@ -57,14 +57,14 @@ def read_idx(path: Path, ndim: int) -> torch.Tensor:
     """One uint8 IDX file (MNIST's format: two zero bytes, type 0x08, the number of dimensions,
     each size as a big-endian int32, then the data). Read here rather than with torchvision's
     reader, whose import (all of torchvision) cost every training command about two seconds."""
-    raw = path.read_bytes()
+    raw = bytearray(path.read_bytes())  # writable, so the tensor can share it without a copy
     head = 4 + 4 * ndim
     if len(raw) < head or raw[:4] != bytes((0, 0, 0x08, ndim)):
         raise DataError(f"{path} is not a uint8 IDX file with {ndim} dimension(s)")
     shape = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     if len(raw) - head != math.prod(shape):
         raise DataError(f"{path} holds {len(raw) - head} bytes of data, its header says {shape}")
-    return torch.frombuffer(bytearray(raw[head:]), dtype=torch.uint8).reshape(shape)
+    return torch.frombuffer(raw, dtype=torch.uint8, offset=head).reshape(shape)
 
 
 def read_raw(folder: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
