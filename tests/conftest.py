@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from search.process import child_env as cli_env  # tests import it from here
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT / "data"
 
@@ -40,14 +42,6 @@ def require(ok: bool, reason: str) -> None:
     if os.environ.get("CI", "").lower() in ("true", "1"):
         pytest.fail(f"CI=true and a required tool is missing: {reason}")
     pytest.skip(reason)
-
-
-def cli_env() -> dict[str, str]:
-    """The environment a CLI subprocess gets: this checkout importable, the caller's PYTHONPATH
-    kept after it, warnings quiet."""
-    from search.process import child_env
-
-    return child_env()
 
 
 def counted(study) -> list:

@@ -141,6 +141,13 @@ LONG = ["--budget", "8000", "--epochs", "4", "--subset", "4000", "--sampler", "r
         "--heartbeat", "1", "--no-baselines"]
 
 
+def _run_patched(patch: str, args: list[str], cwd, timeout: float) -> subprocess.CompletedProcess:
+    """The CLI run as a user would, after `patch` (Python source) has replaced some of its parts."""
+    code = f"{patch}import sys\nfrom search.cli import main; sys.exit(main(sys.argv[1:]))\n"
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=cli_env(), capture_output=True,
+                          text=True, timeout=timeout)
+
+
 def _start_until_mid_trial(cwd, data_dir, name: str, *extra: str, base=LONG, new_group: bool = False):
     """Start a long search; return (its args, storage URL, process, number of a trial mid-training)."""
     args = [*base, *extra, "--data-dir", str(data_dir), "--study-name", name]
@@ -184,16 +191,14 @@ def test_sigint_closes_the_trial_exits_130_and_resumes(tmp_path, data_dir):
 def test_an_interrupt_whose_clean_up_fails_still_exits_130_without_a_traceback(tmp_path, data_dir):
     """Ctrl-C can land inside a storage write; the clean-up's own write (here the search clock)
     may then fail. That is still an interrupt: one line naming what failed, exit code 130."""
-    code = (
-        "import sys, sqlite3, search.job.run as r\n"
+    patch = (
+        "import sqlite3, search.job.run as r\n"
         "def interrupted(*a, **k): raise KeyboardInterrupt\n"
         "def locked(*a, **k): raise sqlite3.OperationalError('database is locked')\n"
         "r.run_worker, r.set_search_seconds = interrupted, locked\n"
-        "from search.cli import main; sys.exit(main(sys.argv[1:]))\n"
     )
     args = [*SMALL, "--trials", "2", "--no-baselines", "--data-dir", str(data_dir), "--study-name", "late"]
-    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path, env=cli_env(), capture_output=True,
-                          text=True, timeout=120)
+    proc = _run_patched(patch, args, tmp_path, timeout=120)
     assert proc.returncode == 130, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     (line,) = [l for l in proc.stderr.splitlines() if l.startswith("interrupted:")]
@@ -273,13 +278,12 @@ def test_consecutive_failures_stop_the_search(tmp_path, data_dir):
     # design: each trial fails with its reason stored
     env_args = [*SMALL, "--trials", "5", "--max-failures", "2", "--data-dir", str(data_dir), "--study-name", "boom",
                 "--no-baselines"]
-    code = (
-        "import sys, space.sampling as s; from dataclasses import replace\n"
+    patch = (
+        "import space.sampling as s; from dataclasses import replace\n"
         "orig = s.sample_recipe\n"
         "s.sample_recipe = lambda trial, epochs, **kw: replace(orig(trial, epochs, **kw), lr=float('inf'), schedule='step', gamma=1.0)\n"
-        "from search.cli import main; sys.exit(main(sys.argv[1:]))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code, *env_args], cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=300)
+    proc = _run_patched(patch, env_args, tmp_path, timeout=300)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "stopped after 2 consecutive failed trials" in proc.stderr
     study = optuna.load_study(study_name="boom", storage=f"sqlite:///{tmp_path}/studies/boom.db")
