@@ -35,6 +35,8 @@ class Recipe:
     translate: float = 0.0  # augmentation: shift uniform in [-t, t] of the image size
     crop_pad: int = 0  # augmentation (natural images): pad by this many pixels, crop back at random
     hflip: float = 0.0  # augmentation (natural images): probability of a left-right mirror
+    ema: float = 0.0  # weight averaging: horizon, in epochs, of a moving average of the weights
+    #                   that is evaluated and kept instead of the last step's weights; 0 = off
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -58,6 +60,7 @@ class Recipe:
             "translate": 0 <= self.translate < 1,
             "crop_pad": 0 <= self.crop_pad <= 16,
             "hflip": 0 <= self.hflip <= 1,
+            "ema": self.ema >= 0,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:

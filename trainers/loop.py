@@ -27,6 +27,7 @@ from space.model import build
 from space.recipe import ONECYCLE_RISE, Recipe
 from space.spec import ArchSpec
 from trainers.augment import norm_tensors, normalize, random_affine, random_crop, random_flip, to_unit
+from trainers.average import WeightAverage
 from trainers.distill import Distill, distill_loss
 from trainers.dropout import bulk_mask_dropout
 from trainers.precision import resolve_precision
@@ -63,7 +64,8 @@ class EpochStats:
 class TrainResult:
     epochs: list[EpochStats]
     stopped: str | None = None  # why training ended early (the report callback asked), or None
-    model: nn.Module | None = None
+    model: nn.Module | None = None  # the weights evaluated and kept: the average with recipe.ema
+    last_step: nn.Module | None = None  # with recipe.ema, the last optimizer step's weights
 
     def curve(self, name: str) -> list[float]:
         return [e.acc(name) for e in self.epochs]
@@ -196,10 +198,17 @@ def train(
     net = net.to(device)
     if device.type == "cuda":
         net = net.to(memory_format=torch.channels_last)
+    # the average is copied before the CPU dropout swap, so it holds plain nn.Dropout (exportable)
+    average = WeightAverage(net, max(1.0, recipe.ema * steps_per_epoch(len(data), recipe))) if recipe.ema else None
     fast_dropout = bulk_mask_dropout(net, seed) if device.type == "cpu" else contextlib.nullcontext(net)
     with fast_dropout:
         step_fn = torch.compile(net, mode=compile if isinstance(compile, str) else None) if compile else net
-        return _fit(net, step_fn, data, recipe, evals, norm, seed, report, precision, distill)
+        return _fit(net, step_fn, data, recipe, evals, norm, seed, report, precision, distill, average)
+
+
+def steps_per_epoch(n: int, recipe: Recipe) -> int:
+    """Optimizer steps per epoch: the last partial batch is dropped (BN dislikes tiny batches)."""
+    return max(1, n // min(recipe.batch_size, n))
 
 
 def _fit(
@@ -213,18 +222,20 @@ def _fit(
     report: Callable[[EpochStats], bool] | None,
     precision: str,
     distill: Distill | None = None,
+    average: WeightAverage | None = None,
 ) -> TrainResult:
     device = data.x.device
     mean, std = norm_tensors(*norm, device)
     gen = torch.Generator(device=device).manual_seed(seed)
     n = len(data)
     bs = min(recipe.batch_size, n)
-    steps = max(1, n // bs)  # the last partial batch is dropped (BN dislikes tiny batches)
+    steps = steps_per_epoch(n, recipe)
+    scored = average.model if average else net  # the weights every evaluation sees
     opt = _optimizer(net, recipe)
     sched = _scheduler(opt, recipe, steps)
     # a host sync is free on CPU, so check often there; on GPU only once per epoch
     check_every = NAN_CHECK_EVERY if device.type == "cpu" else steps
-    result = TrainResult(epochs=[], model=net)
+    result = TrainResult(epochs=[], model=scored, last_step=net if average else None)
     for epoch in range(1, recipe.epochs + 1):
         lr = opt.param_groups[0]["lr"]
         net.train()
@@ -243,6 +254,8 @@ def _fit(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if average:
+                average.update()
             if recipe.schedule == "onecycle":
                 sched.step()
             loss_sum += loss.detach() * len(idx)
@@ -260,7 +273,7 @@ def _fit(
         seen = steps * bs
         stats = EpochStats(
             epoch, lr, loss_sum.item() / seen, 100.0 * correct.item() / seen, seconds,
-            {name: evaluate(net, split, norm, precision) for name, split in evals.items()},
+            {name: evaluate(scored, split, norm, precision) for name, split in evals.items()},
         )
         result.epochs.append(stats)
         if report is not None and report(stats):

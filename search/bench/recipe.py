@@ -4,6 +4,7 @@ teacher, several seeds.
     python -m search bench recipe --out studies/recipe-b8000.json --seeds 2
     python -m search bench recipe --budget 4000 --variants sgd-step,sgd-step-kd --seeds 3 --out studies/recipe-b4000.json
     python -m search bench recipe --study mnist-b6000 --trials 3 --variants sgd-onecycle --seeds 3 --out studies/recipe-b6000.json
+    python -m search bench recipe --budget 4000 --names seed-000-sep --variants adam-onecycle-ema --seeds 6 --out studies/ema-b4000.json
 
 Every (design, recipe, seed) trains for the full epochs on the training split, exactly as
 confirmation does (seed = confirmation's seed base + s), and records the validation and test curves.
@@ -12,6 +13,9 @@ variants; architecture, batch size and augmentation stay the design's own, so a 
 recipe's. The teacher (trainers/distill.py) is trained once per data set and stored under
 --data-dir/teachers. Validation decides which
 recipe options the search draws; test is recorded and reported, never used to choose.
+A variant that averages the weights (`-ema`) also records the last step's weights' final
+accuracy from the same run: their training is the same, so that pair differs only in which
+weights are scored.
 The output file is resumable: runs already in it are not trained again.
 
 With --study, the designs are trials of a recorded study (each with its own recipe), and the
@@ -35,6 +39,9 @@ from space.spec import ArchSpec, Block
 
 SEED_BASE = 1000  # confirmation's seeds, so a run here is one confirmation would make
 KD_WEIGHT = 0.5  # sgd-step-kd: half the loss matches the teacher's outputs at temperature 4
+# adam-onecycle-ema: a moving average of the weights over about the last two epochs, when
+# OneCycle's learning rate has fallen below a sixth of its peak
+EMA_EPOCHS = 2.0
 
 # A design with the public designs' end: thin convs, a 1x1 squeeze and a pool, then four 3x3 convs
 # of which the last is ten wide and feeds the global average pool directly (no 1x1 head).
@@ -45,9 +52,9 @@ HEADLESS = ArchSpec(
 
 
 def designs(budget: int = 8000) -> dict[str, tuple[ArchSpec, Recipe]]:
-    """seed-004 (fitted to the budget where it does not fit) and its separable start point, the
-    two strongest designs measured at 8,000, and the head-less design where it fits, all with
-    seed-004's recipe."""
+    """seed-004 (fitted to the budget where it does not fit) and its separable start point, and
+    the head-less design where it fits, all with seed-004's recipe; and seed-000's separable start
+    point with seed-000's recipe (the frontier's 4,000 runner-up)."""
     from search.bench.fidelity import draw_designs
     from space.count import count_params
 
@@ -57,7 +64,8 @@ def designs(budget: int = 8000) -> dict[str, tuple[ArchSpec, Recipe]]:
     chosen = {fitted.replace(" ", "-"): starts[fitted], "seed-004-sep": starts["seed-004 separable"]}
     if count_params(HEADLESS) <= budget:
         chosen["headless"] = HEADLESS
-    return {name: (spec, recipe4) for name, spec in chosen.items()}
+    picked = {name: (spec, recipe4) for name, spec in chosen.items()}
+    return {**picked, "seed-000-sep": (starts["seed-000 separable"], PRESETS["seed-000"][1])}
 
 
 def study_designs(study: str, storage: str | None, trials: list[int],
@@ -85,12 +93,13 @@ def study_designs(study: str, storage: str | None, trials: list[int],
 
 
 def _record(name: str, label: str, seed: int, spec: ArchSpec, recipe: Recipe, kd: float, val: list[float],
-            test: list[float], wall: float | None) -> dict:
-    """One (design, variant, seed) run as the output file stores it."""
+            test: list[float], wall: float | None, **last_step: float) -> dict:
+    """One (design, variant, seed) run as the output file stores it; with weight averaging,
+    last_step holds the final val and test accuracy of the last step's weights (last_val, last_test)."""
     from space.count import count_params
 
     return {"design": name, "recipe_label": label, "seed": seed, "params": count_params(spec), "spec": spec.to_dict(),
-            "recipe": recipe.to_dict(), "distill": kd, "val": val, "test": test, "wall": wall}
+            "recipe": recipe.to_dict(), "distill": kd, "val": val, "test": test, "wall": wall, **last_step}
 
 
 def recipes(base: Recipe) -> dict[str, tuple[Recipe, float]]:
@@ -102,6 +111,7 @@ def recipes(base: Recipe) -> dict[str, tuple[Recipe, float]]:
         "adam-step": (replace(base, optimizer="adam", lr=0.01, step_size=late, gamma=0.1), 0.0),
         "sgd-onecycle": (replace(base, schedule="onecycle", lr=0.1), 0.0),
         "adam-onecycle": (replace(base, optimizer="adam", schedule="onecycle", lr=0.01), 0.0),
+        "adam-onecycle-ema": (replace(base, optimizer="adam", schedule="onecycle", lr=0.01, ema=EMA_EPOCHS), 0.0),
         "sgd-step-kd": (base, KD_WEIGHT),
     }
 
@@ -137,7 +147,8 @@ def run(*, out: Path, seeds: int, epochs: int, data_dir: str, device, precision:
     """Train every (design, variant, seed) not yet in `out`, seed by seed; return all records.
     study=(name, storage, trial numbers): those trials are the designs (see `study_designs`)."""
     from trainers import load_data, teacher_for
-    from trainers.loop import retrain
+    from trainers.loop import evaluate, retrain
+    from trainers.precision import resolve_precision
 
     stored = json.loads(out.read_text()) if out.exists() else {}
     records, header = stored.get("records", []), {k: v for k, v in stored.items() if k != "records"}
@@ -163,7 +174,13 @@ def run(*, out: Path, seeds: int, epochs: int, data_dir: str, device, precision:
         t0 = time.perf_counter()
         run_ = retrain(spec, recipe, data, seed=SEED_BASE + s, precision=precision,
                        distill=teacher.distill(kd) if kd else None).result
-        rec = _record(name, label, s, spec, recipe, kd, run_.curve("val"), run_.curve("test"), time.perf_counter() - t0)
+        last = {}
+        if run_.last_step is not None:  # scored as the trainer scores: same precision, same batches
+            scored_as = resolve_precision(precision, data.val.x.device.type)
+            last = {f"last_{split}": evaluate(run_.last_step, getattr(data, split), (data.mean, data.std), scored_as)[1]
+                    for split in ("val", "test")}
+        rec = _record(name, label, s, spec, recipe, kd, run_.curve("val"), run_.curve("test"), time.perf_counter() - t0,
+                      **last)
         records.append(rec)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({**header, "device": str(device), "precision": precision, "records": records},
@@ -181,11 +198,9 @@ def summary(records: list[dict]) -> str:
     schedule's first judged epoch; and, as the pruner judges it (like with like), with another
     seed of the same variant as the only finished trial."""
     from search.bench.noise import prune_epoch
-    from search.verdict import paired_interval
 
     def paired(pairs: list[tuple[dict, dict]], split: str) -> str:
-        mean, lo, hi = paired_interval([r[split][-1] - bar[split][-1] for r, bar in pairs])
-        return f"{mean:+.3f} ({lo:+.2f}..{hi:+.2f})" if lo == lo else f"{mean:+.3f}"
+        return _paired([r[split][-1] - bar[split][-1] for r, bar in pairs])
 
     rows = [f"{'design':16} {'variant':14} {'seeds':>5} {'val mean':>8} {'test mean':>9}  "
             f"{'val - sgd-step (paired, 95% CI)':32} {'test - sgd-step':24} pruned at (vs sgd-step: ep 2 / peak; vs own kind)"]
@@ -203,12 +218,50 @@ def summary(records: list[dict]) -> str:
                               f"{prune_epoch(own[r['seed']]['val'], r['val'], schedule=r['recipe']['schedule']) or '-' if own else ''}"
                               for r, bar in pairs) if label != "sgd-step" else ""
             rows.append(f"{name:16} {label:14} {len(runs):5} {val:8.3f} {test:9.3f}  {dv:32} {dt:24} {pruned}".rstrip())
-    return "\n".join(rows)
+    return "\n".join(rows + _averaging(records))
+
+
+def _paired(diffs: list[float]) -> str:
+    """Mean seed-matched difference and its 95% paired t interval (the mean alone for one pair)."""
+    from search.verdict import paired_interval
+
+    mean, lo, hi = paired_interval(diffs)
+    return f"{mean:+.3f} ({lo:+.2f}..{hi:+.2f})" if lo == lo else f"{mean:+.3f}"
+
+
+def _averaging(records: list[dict]) -> list[str]:
+    """For runs that averaged their weights: the average's final val and test against the last
+    step's weights of the same runs, seed-matched, with 95% paired t intervals."""
+    averaged = [r for r in records if "last_val" in r]
+    if not averaged:
+        return []
+    rows = ["", f"{'design':16} {'variant':18} {'seeds':>5} {'val avg / last':>15} {'test avg / last':>15}  "
+                f"{'val: avg - last (95% CI)':26} test: avg - last (95% CI)"]
+    for key in dict.fromkeys((r["design"], r["recipe_label"]) for r in averaged):
+        runs = [r for r in averaged if (r["design"], r["recipe_label"]) == key]
+        cells = [_paired([r[split][-1] - r[f"last_{split}"] for r in runs]) for split in ("val", "test")]
+        avg = {split: statistics.fmean(r[split][-1] for r in runs) for split in ("val", "test")}
+        last = {split: statistics.fmean(r[f"last_{split}"] for r in runs) for split in ("val", "test")}
+        rows.append(f"{key[0]:16} {key[1]:18} {len(runs):5} {avg['val']:7.3f}/{last['val']:7.3f} "
+                    f"{avg['test']:7.3f}/{last['test']:7.3f}  {cells[0]:26} {cells[1]}")
+    return rows
+
+
+def design_names(text: str | None, budget: int) -> list[str] | None:
+    """--names: a comma list of designs()' names at `budget` (default: all of them)."""
+    if not text:
+        return None
+    known = list(designs(budget))
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    if not names or any(n not in known for n in names):
+        raise UserError(f"--names {text!r}: choose from {', '.join(known)}")
+    return names
 
 
 def bench_recipe(*, out: Path | None, seeds: int | None, epochs: int, data_dir: str, device: str,
                  precision: str = "auto", budget: int = 8000, variants: str | None = None,
-                 study: str | None = None, storage: str | None = None, trials: str | None = None, **kw) -> int:
+                 study: str | None = None, storage: str | None = None, trials: str | None = None,
+                 names: str | None = None, **kw) -> int:
     from trainers.loop import resolve_device
 
     seeds = 2 if seeds is None else seeds
@@ -220,11 +273,12 @@ def bench_recipe(*, out: Path | None, seeds: int | None, epochs: int, data_dir: 
             raise UserError(f"--seeds and --epochs must be >= 1, got {seeds} and {epochs}")
         labels = variant_labels(variants)
         picked = (study, storage, trial_numbers(trials)) if study else None
+        chosen = None if study else design_names(names, budget)
         dev = resolve_device(device)
-        what = f"trials {trials} of {study}" if study else f"{len(designs(budget))} designs at {budget:,}"
+        what = f"trials {trials} of {study}" if study else f"{len(chosen or designs(budget))} designs at {budget:,}"
         print(f"recipe: {what} x {len(labels)} variants x {seeds} seeds, "
               f"{epochs} epochs on 50,000 / 10,000 images, device {dev}; curves -> {out}")
         records = run(out=Path(out), seeds=seeds, epochs=epochs, data_dir=data_dir, device=dev, precision=precision,
-                      budget=budget, variants=labels, study=picked)
+                      budget=budget, names=chosen, variants=labels, study=picked)
     print(summary(records))
     return 0
