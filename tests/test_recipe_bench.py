@@ -1,13 +1,14 @@
 """`bench recipe`: designs x recipes over seeds; the summary is a pure function of the stored file."""
 
 import json
+from dataclasses import replace
 
 from conftest import run_cli
 import pytest
 
-from search.bench.recipe import designs, recipes, summary, variant_labels
+from search.bench.recipe import design_names, designs, recipes, summary, variant_labels
 from search.errors import UserError
-from space import count_params
+from space import PRESETS, count_params
 from space.recipe import Recipe
 
 
@@ -16,14 +17,18 @@ def record(design, label, seed, val, test):
             "recipe": {"schedule": "step"}}
 
 
-def test_the_variants_change_only_optimizer_schedule_or_teacher():
+def test_the_variants_change_only_the_training_not_the_augmentation():
     base = Recipe(batch_size=64, rotate=5.0, scale=0.1)
-    for label, (r, _) in recipes(base).items():
-        assert (r.batch_size, r.rotate, r.scale, r.epochs) == (64, 5.0, 0.1, 15), label
+    for label, (r, _) in recipes(base).items():  # the batch size: the design's own, but in -bs32 (below)
+        assert (r.rotate, r.scale, r.epochs) == (5.0, 0.1, 15) and r.batch_size in (64, 32 * label.endswith("bs32")), label
     assert {(r.optimizer, r.schedule, kd > 0) for r, kd in recipes(base).values()} == {
         ("sgd", "step", False), ("adam", "step", False), ("sgd", "onecycle", False), ("adam", "onecycle", False),
         ("sgd", "step", True)}
     assert recipes(base)["sgd-step-kd"][0] == base
+    # the averaging variant is adam-onecycle's training, with the weights' average scored
+    assert replace(recipes(base)["adam-onecycle-ema"][0], ema=0.0) == recipes(base)["adam-onecycle"][0]
+    assert recipes(base)["adam-onecycle-ema"][0].ema > 0
+    assert replace(recipes(base)["adam-onecycle-bs32"][0], batch_size=64) == recipes(base)["adam-onecycle"][0]
     assert variant_labels("sgd-step, sgd-step-kd") == ["sgd-step", "sgd-step-kd"]
     with pytest.raises(UserError, match="choose from"):
         variant_labels("sgd-step,adam-twostep")
@@ -34,8 +39,26 @@ def test_the_designs_fit_the_budget_and_include_a_headless_end():
     assert all(count_params(spec) <= 8000 for spec, _ in ds.values())
     assert ds["headless"][0].head == "gap"
     small = designs(4000)  # seed-004 fitted to the budget; the head-less design does not fit
-    assert set(small) == {"seed-004-fitted", "seed-004-sep"}
+    assert set(small) == {"seed-004-fitted", "seed-004-sep", "seed-000-sep"}
     assert all(count_params(spec) <= 4000 for spec, _ in small.values())
+    assert small["seed-000-sep"][1] == PRESETS["seed-000"][1]  # seed-000's own recipe, as its start point
+    assert design_names("seed-000-sep", 4000) == ["seed-000-sep"] and design_names(None, 4000) is None
+    with pytest.raises(UserError, match="--names 'headless': choose from"):
+        design_names("headless", 4000)
+
+
+def test_the_refinements_of_adam_onecycle_are_paired_with_it_on_the_same_seeds():
+    """-ema against its own runs' last step (the same training); -bs32 against adam-onecycle's runs,
+    or against an averaging run's last step where that seed has no plain run."""
+    records = [{**record("d", "adam-onecycle-ema", s, val, test), "last_val": lv, "last_test": lt}
+               for s, (val, test, lv, lt) in enumerate([(99.3, 99.4, 99.2, 99.35), (99.4, 99.5, 99.3, 99.4)])]
+    records += [record("d", "adam-onecycle", 1, 99.1, 99.2),
+                record("d", "adam-onecycle-bs32", 0, 99.3, 99.45), record("d", "adam-onecycle-bs32", 1, 99.3, 99.3)]
+    rows = {line.split()[1]: line for line in summary(records).splitlines() if "/" in line}
+    assert rows["adam-onecycle-ema"].split()[:5] == ["d", "adam-onecycle-ema", "2", "99.350/", "99.250"]
+    assert "+0.100 (+0.10..+0.10)" in rows["adam-onecycle-ema"] and "+0.075 (" in rows["adam-onecycle-ema"]
+    # seed 0 pairs with the averaging run's last step (99.2 / 99.35), seed 1 with the plain run (99.1 / 99.2)
+    assert rows["adam-onecycle-bs32"].split()[3:7] == ["99.300/", "99.150", "99.375/", "99.275"]
 
 
 def test_the_summary_pairs_each_recipe_with_sgd_step_on_the_same_seeds(tmp_path):

@@ -123,3 +123,52 @@ def test_precision_resolution():
     assert resolve_precision("bf16", "cpu") == "bf16" and resolve_precision("fp32", "cuda") == "fp32"
     with pytest.raises(InputError, match="fp8"):
         resolve_precision("fp8", "cpu")
+
+
+def test_weight_average_moves_toward_the_model_by_its_horizon_and_copies_counters():
+    from trainers.average import WeightAverage
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+    avg = WeightAverage(net, horizon_steps=100)
+    start = avg.model[0].weight.clone()
+    with torch.no_grad():
+        for t in net.parameters():
+            t.add_(1.0)
+        net[1].running_mean.fill_(4.0)
+        net[1].num_batches_tracked.fill_(7)
+    for _ in range(200):
+        avg.update()
+    # each step closes a share 1 - decay of the gap; the warm-up (1 + t) / (10 + t) closes more early on
+    decays = [min(0.99, (1 + t) / (10 + t)) for t in range(1, 201)]
+    left = math.prod(decays)
+    assert torch.allclose(avg.model[0].weight, start + 1.0 - left, atol=1e-5)
+    assert torch.allclose(avg.model[1].running_mean, torch.full((2,), 4.0 * (1 - left)), atol=1e-5)
+    assert avg.model[1].num_batches_tracked.item() == 7
+    assert not any(p.requires_grad for p in avg.model.parameters())
+    with pytest.raises(ValueError, match="at least one step"):
+        WeightAverage(net, horizon_steps=0.5)
+
+
+def test_weight_averaging_scores_the_average_and_leaves_training_unchanged(small_data):
+    from trainers.loop import evaluate
+
+    plain = run(small_data, seed=3)
+    averaged = run(small_data, replace(RECIPE, ema=1.0), seed=3)
+    assert plain.last_step is None and averaged.last_step is not None
+    # the same training: the last step's weights are those of the run without an average
+    for a, b in zip(plain.model.state_dict().values(), averaged.last_step.state_dict().values()):
+        assert torch.equal(a, b)
+    # every evaluation scores the average, which is what the result keeps
+    assert averaged.curve("val")[-1] == evaluate(averaged.model, small_data.val, (small_data.mean, small_data.std))[1]
+    assert averaged.curve("val") != plain.curve("val")
+    assert [e.train_loss for e in averaged.epochs] == [e.train_loss for e in plain.epochs]
+    # copied before the CPU dropout swap: the kept model holds plain nn.Dropout, as exports need
+    assert {type(m).__name__ for m in averaged.model.modules()} >= {"Dropout"}
+    assert not any(type(m).__name__ == "BulkMaskDropout" for m in averaged.model.modules())
+
+
+def test_a_negative_averaging_horizon_is_refused():
+    from space.recipe import RecipeError
+
+    with pytest.raises(RecipeError, match="recipe.ema"):
+        Recipe(ema=-1.0)
