@@ -41,7 +41,7 @@ from space.spec import ArchSpec, Block
 SEED_BASE = 1000  # confirmation's seeds, so a run here is one confirmation would make
 KD_WEIGHT = 0.5  # sgd-step-kd: half the loss matches the teacher's outputs at temperature 4
 # adam-onecycle-ema: a moving average of the weights over about the last two epochs, when
-# OneCycle's learning rate has fallen below a sixth of its peak
+# OneCycle's learning rate has fallen below a tenth of its peak
 EMA_EPOCHS = 2.0
 
 # A design with the public designs' end: thin convs, a 1x1 squeeze and a pool, then four 3x3 convs
