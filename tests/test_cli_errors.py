@@ -58,6 +58,8 @@ CASES = [
     (["bench", "space", "--budget", "10"], ["below the smallest design"]),
     (["bench", "fidelity", "--budget", "0"], ["--budget must be a positive"]),
     (["bench", "fidelity", "--epochs", "0"], ["--epochs >= 1"]),
+    (["bench", "recipe", "--budget", "4000", "--names", "headless"], ["--names 'headless': choose from", "seed-000-sep"]),
+    (["bench", "recipe", "--variants", "adam-onecycle-swa"], ["--variants 'adam-onecycle-swa': choose from"]),
 ]
 
 

@@ -83,3 +83,19 @@ def test_the_summary_replays_the_pruner_against_sgd_step_and_against_its_own_kin
                for s in (0, 1) for label, curve in (("sgd-step", step), ("sgd-onecycle", slow))]
     row = next(line for line in summary(records).splitlines() if "sgd-onecycle" in line)
     assert row.split()[-2:] == ["2/5/-", "2/5/-"]
+
+
+def test_an_averaging_run_also_records_its_last_steps_accuracy(data_dir, tmp_path):
+    """One epoch of the real bench: the averaged weights are scored in the curves, the last step's
+    weights in last_val / last_test, and the summary pairs the two."""
+    from search.bench.recipe import run
+
+    out = tmp_path / "r.json"
+    records = run(out=out, seeds=1, epochs=1, data_dir=str(data_dir), device="cpu", budget=4000,
+                  names=["seed-000-sep"], variants=["adam-onecycle-ema"], log=lambda _: None)
+    (rec,) = records
+    assert rec["recipe"]["ema"] > 0 and len(rec["val"]) == 1
+    assert 50 < rec["last_val"] <= 100 and 50 < rec["last_test"] <= 100
+    assert json.loads(out.read_text())["records"] == records
+    assert any(line.split()[:3] == ["seed-000-sep", "adam-onecycle-ema", "1"] and "/" in line
+               for line in summary(records).splitlines())
