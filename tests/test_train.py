@@ -172,3 +172,13 @@ def test_a_negative_averaging_horizon_is_refused():
 
     with pytest.raises(RecipeError, match="recipe.ema"):
         Recipe(ema=-1.0)
+
+
+def test_compiled_training_runs_on_cpu_with_torchs_dropout(small_data):
+    """torch.compile cannot trace the bulk-mask dropout's numpy mask, so a compiled model keeps
+    nn.Dropout (inductor generates its mask) and trains like the eager one."""
+    model = build(SPEC)
+    r = train(model, small_data.train, replace(RECIPE, epochs=1), evals={"val": small_data.val},
+              norm=(small_data.mean, small_data.std), compile=True)
+    assert math.isfinite(r.epochs[-1].train_loss) and r.epochs[-1].val_acc > 50
+    assert sum(type(m).__name__ == "Dropout" for m in model.modules()) == 5

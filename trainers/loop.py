@@ -200,7 +200,10 @@ def train(
         net = net.to(memory_format=torch.channels_last)
     # the average is copied before the CPU dropout swap, so it holds plain nn.Dropout (exportable)
     average = WeightAverage(net, max(1.0, recipe.ema * steps_per_epoch(len(data), recipe))) if recipe.ema else None
-    fast_dropout = bulk_mask_dropout(net, seed) if device.type == "cpu" else contextlib.nullcontext(net)
+    # dynamo cannot trace the numpy mask; compiled, nn.Dropout's mask comes from inductor's own
+    # generated random kernel instead
+    eager_cpu = device.type == "cpu" and not compile
+    fast_dropout = bulk_mask_dropout(net, seed) if eager_cpu else contextlib.nullcontext(net)
     with fast_dropout:
         step_fn = torch.compile(net, mode=compile if isinstance(compile, str) else None) if compile else net
         return _fit(net, step_fn, data, recipe, evals, norm, seed, report, precision, distill, average)

@@ -113,10 +113,10 @@ def _seeds_train_loop(model, loader, images: int, device: torch.device) -> float
     return _rate(n, time.perf_counter() - t0)
 
 
-def _ours(spec, recipe, sub: Split, data, precision: str) -> float:
-    warm = Split(sub.x[:256], sub.y[:256])
-    train(spec, warm, recipe, evals={}, norm=(data.mean, data.std), precision=precision)
-    result = train(spec, sub, recipe, evals={}, norm=(data.mean, data.std), precision=precision)
+def _ours(spec, recipe, sub: Split, data, precision: str, compile: bool = False) -> float:
+    warm = Split(sub.x[:256], sub.y[:256])  # compiled: the warm-up run pays the compilation
+    train(spec, warm, recipe, evals={}, norm=(data.mean, data.std), precision=precision, compile=compile)
+    result = train(spec, sub, recipe, evals={}, norm=(data.mean, data.std), precision=precision, compile=compile)
     return _rate(len(sub) // recipe.batch_size * recipe.batch_size, result.epochs[0].seconds)
 
 
@@ -133,13 +133,17 @@ def bench_train(*, data_dir: str, device: str, **_) -> int:
     sub = Split(data.train.x[: images + 3 * 64], data.train.y[: images + 3 * 64])
     fp32 = _ours(spec, recipe, sub, data, "fp32")
     bf16 = _ours(spec, recipe, sub, data, "bf16")
+    t0 = time.perf_counter()
+    compiled = _ours(spec, recipe, sub, data, "bf16", compile=True)
+    compile_wall = time.perf_counter() - t0
     print(f"  seeds' loop as written (DataLoader num_workers=0, PIL transforms, .item() per batch): {theirs:8,.0f} images/s")
     print(f"  ours, fp32 (device-resident batches, whole-batch warps, bulk-mask dropout): {fp32:8,.0f} images/s")
     print(f"  ours, bf16 autocast:                                                    {bf16:8,.0f} images/s")
+    print(f"  ours, bf16 + torch.compile (after a warm-up run; both runs {compile_wall:.0f} s):     {compiled:8,.0f} images/s")
     print(f"  ratio ours fp32 / seeds: {fp32 / theirs:.2f}x; bf16 / seeds: {bf16 / theirs:.2f}x; "
-          f"bf16 / fp32: {bf16 / fp32:.2f}x")
-    print("  note: on CPU our loop also replaces torch's nn.Dropout by a bulk-mask dropout of the same rate "
-          "(trainers/dropout.py); the seeds' loop uses torch's")
+          f"bf16 / fp32: {bf16 / fp32:.2f}x; compiled / bf16: {compiled / bf16:.2f}x")
+    print("  note: on CPU our eager loop also replaces torch's nn.Dropout by a bulk-mask dropout of the same rate "
+          "(trainers/dropout.py); the seeds' loop and the compiled model use torch's")
     model = build(spec).to(device).eval()
     evaluate(model, data.test, (data.mean, data.std))  # warm-up
     t0 = time.perf_counter()
