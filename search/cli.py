@@ -307,8 +307,8 @@ def cmd_bench(argv: list[str]) -> int:
     g = p.add_argument_group("fidelity, recipe")
     g.add_argument("--designs", type=int, default=24, help="fidelity: random designs drawn at --budget (the search's start points there are added)")
     g.add_argument("--variants", default=None, help="recipe: comma list of sgd-step, adam-step, sgd-onecycle, "
-                   "adam-onecycle, adam-onecycle-ema (weights averaged), adam-onecycle-bs32 (batches of 32), sgd-step-kd (distilled from a teacher "
-                   "trained once); default all")
+                   "adam-onecycle, adam-onecycle-ema (weights averaged), adam-onecycle-bs32 (batches of 32), "
+                   "sgd-step-kd (distilled from a teacher trained once); default all")
     g.add_argument("--names", default=None, help="recipe: comma list of its designs at --budget (seed-004 or "
                    "seed-004-fitted, seed-004-sep, headless, seed-000-sep); default all")
     g.add_argument("--seeds", type=int, default=None, help="recipe: training seeds per design and recipe "

@@ -4,7 +4,7 @@ teacher, several seeds.
     python -m search bench recipe --out studies/recipe-b8000.json --seeds 2
     python -m search bench recipe --budget 4000 --variants sgd-step,sgd-step-kd --seeds 3 --out studies/recipe-b4000.json
     python -m search bench recipe --study mnist-b6000 --trials 3 --variants sgd-onecycle --seeds 3 --out studies/recipe-b6000.json
-    python -m search bench recipe --budget 4000 --names seed-000-sep --variants adam-onecycle-ema --seeds 6 --out studies/ema-b4000.json
+    python -m search bench recipe --budget 4000 --names seed-000-sep --variants adam-onecycle-ema --seeds 6 --out studies/recipe-b4000-seed-000-sep.json
 
 Every (design, recipe, seed) trains for the full epochs on the training split, exactly as
 confirmation does (seed = confirmation's seed base + s), and records the validation and test curves.
@@ -12,11 +12,12 @@ Only the optimizer, learning rate and schedule (or the teacher's share of the lo
 variants; architecture, batch size and augmentation stay the design's own, so a difference is the
 recipe's. Two variants refine adam-onecycle (the start points' recipe) by one thing each and are
 also compared with it: `-ema` scores a moving average of the weights, `-bs32` trains in batches
-of 32, as the public designs at 3,762 and 4,838 params do (within 15 epochs, 4x the steps of 128). The teacher (trainers/distill.py) is trained once per data set and stored under
---data-dir/teachers. Validation decides which
-recipe options the search draws; test is recorded and reported, never used to choose.
+of 32, as the public designs at 3,762 and 4,838 params do (in 15 epochs, 4x the steps of 128).
 The `-ema` variant also records the last step's weights' final accuracy from the same run: that
-training is adam-onecycle's, so it serves as the adam-onecycle run of its seed.
+training is adam-onecycle's, so it serves as the adam-onecycle run of its seed. The teacher
+(trainers/distill.py) is trained once per data set and stored under --data-dir/teachers.
+Validation decides which recipe options the search draws; test is recorded and reported, never
+used to choose.
 The output file is resumable: runs already in it are not trained again.
 
 With --study, the designs are trials of a recorded study (each with its own recipe), and the
