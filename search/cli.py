@@ -9,7 +9,7 @@
     python -m search export --study mnist-b8000 --best --out studies/winner
     python -m search predict --model studies/winner digit.png
     python -m search report --study mnist-b8000
-    python -m search bench data|train|space|workers|fidelity|recipe
+    python -m search bench data|train|space|workers|fidelity|proxy|recipe
 
 Heavy imports (torch, optuna) happen inside each command, so `--help` answers at once.
 """
@@ -42,7 +42,7 @@ def _search_parser(prog: str = "python -m search", frontier: bool = False) -> ar
                      "budget frontier as a table and a plotly figure (resumable: run it again)." if frontier else
                      "Find the most accurate small CNN within a hard parameter budget "
                      "(Optuna study, persisted to SQLite by default; re-run the same command to resume)."),
-        epilog="other commands: data, show, train, leaderboard, export, predict, report, frontier, importance, noise, "
+        epilog="other commands: data, show, train, leaderboard, export, predict, archive, report, frontier, importance, noise, "
         "bench (python -m search COMMAND --help)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -53,7 +53,10 @@ def _search_parser(prog: str = "python -m search", frontier: bool = False) -> ar
     else:
         g.add_argument("--budget", type=int, required=True, help="hard parameter budget; no candidate above it is trained")
     g.add_argument("--trials", type=int, default=100, help="finished (complete or pruned) trials the study should hold")
-    g.add_argument("--epochs", type=int, default=15, help="training epochs per candidate")
+    g.add_argument("--epochs", type=int, default=15, help="the protocol: epochs each confirmed and refit design trains")
+    g.add_argument("--search-epochs", type=int, default=None, metavar="E",
+                   help="epochs each search trial trains: its whole recipe compressed to E (OneCycle over E, a StepLR "
+                        "step scaled to E), judged by the pruner within it; default: --epochs. Part of the study's identity")
     g.add_argument("--sampler", default="tpe", help="tpe | random")
     g.add_argument("--pruner", default="median", help="median (of finished trials at the same epoch, minus a "
                    "tolerance closing from 1 point to a 0.15 floor by the last epoch) | hyperband | none")
@@ -86,7 +89,10 @@ def _search_parser(prog: str = "python -m search", frontier: bool = False) -> ar
     g.add_argument("--val-size", type=int, default=10_000, help="validation images held out from the training set")
     g = p.add_argument_group("storage")
     g.add_argument("--study-name", default=None, help="default: <dataset>-b<budget> (frontier: <name>-b<budget>)")
-    g.add_argument("--storage", default=None, help="default: sqlite:///studies/<study-name>.db; or postgresql://...")
+    g.add_argument("--storage", default=None, help="default: sqlite:///studies/<study-name>.db; or postgresql://...; "
+                   "or journal:PATH, the study's archive: the search then works on the default SQLite file. Every "
+                   "search keeps its archive (default studies/archive/<study-name>.jsonl) current and restores the "
+                   "study from it where the storage lacks it: commit it, and a fresh clone goes on")
     g = p.add_argument_group("confirmation")
     g.add_argument("--top-k", type=int, default=2,
                    help="best searched designs retrained with --confirm-seeds seeds (the baselines always are, besides)")
@@ -125,7 +131,8 @@ def _data_args(g: argparse._ActionsContainer) -> None:
 def _study_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("study")
     g.add_argument("--study", default=DEFAULT_STUDY, help="study name")
-    g.add_argument("--storage", default=None, help="default: sqlite:///studies/<study>.db")
+    g.add_argument("--storage", default=None, help="default: sqlite:///studies/<study>.db, or where that file is absent "
+                   "the study's archive studies/archive/<study>.jsonl; journal:PATH reads an archive")
 
 
 def _design_args(p: argparse.ArgumentParser, with_trial: bool) -> None:
@@ -282,6 +289,19 @@ def cmd_predict(argv: list[str]) -> int:
     return predict_files(a.model, a.images)
 
 
+def cmd_archive(argv: list[str]) -> int:
+    p = _sub("archive", "Write a whole study (trials, curves, records, verdict) as an Optuna journal file, one "
+             "operation a line: commit it, open it with optuna-dashboard, read it with --storage journal:PATH, and "
+             "a search of the same study restores it on a machine that lacks the study and goes on.")
+    _study_args(p)
+    p.add_argument("--out", type=Path, default=None,
+                   help="default: studies/archive/<study>.jsonl (gzipped as .jsonl.gz when over 4 MiB)")
+    a = p.parse_args(argv)
+    from search.commands.archive import archive_study
+
+    return archive_study(a.study, a.storage, a.out)
+
+
 def cmd_report(argv: list[str]) -> int:
     p = _sub("report", "Write one self-contained HTML report (plotly inlined, works offline).")
     _study_args(p)
@@ -304,8 +324,10 @@ def cmd_bench(argv: list[str]) -> int:
     g.add_argument("--budget", type=int, default=8000, help="budget the designs are drawn at (recipe: seed-004 fitted to it)")
     g.add_argument("--separable", action=argparse.BooleanOptionalAction, default=True,
                    help="draw from the search's default space with separable blocks (--no-separable: the plain space)")
-    g = p.add_argument_group("fidelity, recipe")
-    g.add_argument("--designs", type=int, default=24, help="fidelity: random designs drawn at --budget (the search's start points there are added)")
+    g = p.add_argument_group("fidelity, proxy, recipe")
+    g.add_argument("--designs", type=int, default=24, help="fidelity, proxy: random designs drawn at --budget (the search's start points there are added)")
+    g.add_argument("--proxies", default=None, help="proxy: comma list of search epochs to rank designs with, "
+                   "each a whole recipe compressed to that length (default 2,3,5)")
     g.add_argument("--variants", default=None, help="recipe: comma list of sgd-step, adam-step, sgd-onecycle, "
                    "adam-onecycle, adam-onecycle-ema (weights averaged), adam-onecycle-bs32 (batches of 32), "
                    "sgd-step-kd (distilled from a teacher trained once); default all")
@@ -357,7 +379,7 @@ def cmd_noise(argv: list[str]) -> int:
 
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
     "data": cmd_data, "show": cmd_show, "train": cmd_train, "leaderboard": cmd_leaderboard,
-    "export": cmd_export, "predict": cmd_predict, "report": cmd_report, "bench": cmd_bench,
+    "export": cmd_export, "predict": cmd_predict, "archive": cmd_archive, "report": cmd_report, "bench": cmd_bench,
     "importance": cmd_importance, "noise": cmd_noise, "search": cmd_search, "frontier": cmd_frontier,
 }
 

@@ -17,7 +17,7 @@ PRUNERS = ("median", "hyperband", "none")
 REFITS = ("winner", "all", "none")
 
 # Fields that define what the objective measures: a study refuses to be resumed with others.
-IDENTITY_FIELDS = ("budget", "dataset", "epochs", "subset", "val_size", "separable", "baseline_keys", "image_size",
+IDENTITY_FIELDS = ("budget", "dataset", "epochs", "search_epochs", "subset", "val_size", "separable", "baseline_keys", "image_size",
                    "headless", "recipes")
 RECIPES = ("sgd-step", "all")
 USER_DATA = ("folder", "npz")  # --dataset folder:PATH, npz:PATH
@@ -27,11 +27,15 @@ USER_DATA = ("folder", "npz")  # --dataset folder:PATH, npz:PATH
 class SearchConfig:
     budget: int  # hard parameter budget: no candidate with more parameters is ever trained
     trials: int = 100  # finished trials the study should hold (complete or pruned)
-    epochs: int = 15  # training epochs per candidate
+    epochs: int = 15  # the protocol: epochs of the recipe every confirmed and refit design trains
+    search_epochs: int | None = None  # epochs a search trial trains: its recipe compressed to this
+    #                                   length (Recipe.compressed); None: the protocol's --epochs
     dataset: str = "mnist"  # mnist | fashion-mnist | cifar10 | folder:PATH | npz:PATH
     data_dir: str = "data"  # where the raw files live (torchvision layout)
     study_name: str = ""  # default: <dataset>-b<budget>
     storage: str = ""  # default: sqlite:///studies/<study_name>.db
+    archive: str = ""  # the study's archive (an Optuna journal file), restored from and kept current;
+    #                    default: studies/archive/<study_name>.jsonl beside the SQLite file's folder
     sampler: str = "tpe"  # tpe | random
     pruner: str = "median"  # median | hyperband | none
     seed: int = 0  # sampler seed and base training seed
@@ -77,8 +81,13 @@ class SearchConfig:
         values["baseline"] = tuple(a.baseline or ())  # baseline_keys: search.baselines.with_keys
         values["dataset"] = absolute_dataset(a.dataset)
         values["study_name"] = a.study_name or default_study_name(values["dataset"], a.budget)
-        values["storage"] = a.storage or default_storage(values["study_name"])
+        values["storage"], values["archive"] = storages(a.storage, values["study_name"])
         return cls(**values)
+
+    @property
+    def trial_epochs(self) -> int:
+        """Epochs one trial of the search trains (and the pruner judges it over)."""
+        return self.search_epochs or self.epochs
 
     def data_args(self) -> dict[str, Any]:
         """trainers.data.load_data's arguments for the data this study was made with (data set,
@@ -96,6 +105,9 @@ class SearchConfig:
 
 def frontier_configs(a: argparse.Namespace) -> list[SearchConfig]:
     """One config per --budgets entry: the same options, the study <name>-b<budget>."""
+    if a.storage and a.storage.startswith("journal:") and len(a.budgets) > 1:
+        raise UserError(f"--storage {a.storage}: an archive holds one study; frontier keeps one per budget "
+                        "under studies/archive/ by itself")
     out = []
     for budget in a.budgets:
         name = f"{a.study_name}-b{budget}" if a.study_name else default_study_name(a.dataset, budget)
@@ -113,6 +125,18 @@ def default_study_name(dataset: str, budget: int) -> str:
     """<dataset>-b<budget>; for your own data the folder's or file's name stands for the data set."""
     kind, _, path = dataset.partition(":")
     return f"{Path(path).stem or kind if kind in USER_DATA else dataset}-b{budget}"
+
+
+def storages(given: str | None, study_name: str) -> tuple[str, str]:
+    """(storage URL, archive path) of a search. `--storage journal:PATH` names the archive: the
+    search works on the default SQLite file and keeps PATH current (a journal cannot hold the
+    records confirmation adds to finished trials)."""
+    from search.store.archive import SCHEME, default_archive, journal_path
+
+    if given and given.startswith(SCHEME):
+        return default_storage(study_name), str(journal_path(given))
+    url = given or default_storage(study_name)
+    return url, str(default_archive(study_name, url))
 
 
 def default_storage(study_name: str) -> str:
@@ -147,6 +171,8 @@ def validate(cfg: SearchConfig) -> None:
                              ("--heartbeat", cfg.heartbeat, 1)):
         if value < low:
             raise UserError(f"{name} must be >= {low}, got {value}")
+    if cfg.search_epochs is not None and not 1 <= cfg.search_epochs <= cfg.epochs:
+        raise UserError(f"--search-epochs must be 1..--epochs ({cfg.epochs}), got {cfg.search_epochs}")
     if cfg.image_size is not None and not 4 <= cfg.image_size <= 512:
         raise UserError(f"--image-size must be 4-512 pixels, got {cfg.image_size}")
     if cfg.subset is not None and cfg.subset < 10:

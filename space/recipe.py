@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from space.errors import InputError
@@ -65,6 +65,16 @@ class Recipe:
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise RecipeError(f"recipe.{bad[0]}: invalid value {getattr(self, bad[0])!r}")
+
+    def compressed(self, epochs: int) -> Recipe:
+        """The same recipe run to its end in `epochs` epochs: OneCycle spans the new length, a
+        StepLR step and a weight-averaging horizon keep their share of the run. A search trains
+        this cheaper copy; confirmation and refit train the recipe itself."""
+        if epochs == self.epochs:
+            return self
+        share = epochs / self.epochs
+        return replace(self, epochs=epochs, step_size=max(1, round(self.step_size * share)),
+                       ema=self.ema * share)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

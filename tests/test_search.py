@@ -252,7 +252,8 @@ def test_train_command_reports_test_accuracy_per_epoch(tmp_path, data_dir):
     assert (tmp_path / "run" / "weights.pt").exists()
 
 
-@pytest.mark.parametrize("command", ["", "data", "show", "train", "leaderboard", "export", "predict", "report", "bench"])
+@pytest.mark.parametrize("command", ["", "data", "show", "train", "leaderboard", "export", "predict", "report", "archive",
+                                     "bench"])
 def test_help_of_every_command(tmp_path, command):
     proc = run_cli(*([command] if command else []), "--help", cwd=tmp_path, check=True)
     assert "usage: python -m search" in proc.stdout

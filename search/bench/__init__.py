@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 BENCHES = {"data": "throughput", "train": "throughput", "space": "throughput", "workers": "throughput",
-           "fidelity": "fidelity", "recipe": "recipe", "race": "race", "gpu": "gpu"}
+           "fidelity": "fidelity", "proxy": "proxy", "recipe": "recipe", "race": "race", "gpu": "gpu"}
 
 
 def run_bench(what: str, **options) -> int:

@@ -27,6 +27,7 @@ from search.errors import UserError
 from search.store import records
 from search.store.records import CONFIRM_SEED_BASE
 from search.store.selection import ranked
+from search.store.archive import SCHEME
 from search.store.storage import check_writable_dir, open_annotating_storage
 from search.store.study import (
     artifact_dir, load_existing, stored_data_facts, study_config, trained_trial, verdict_lines,
@@ -221,9 +222,9 @@ def attach(storage, trial: FrozenTrial, files: list[Path], store_dir: Path) -> l
 def export_trial(*, study: str, storage: str | None, trial: int | None, out: Path | None,
                  data_dir: str | None, device: str) -> int:
     """Write a trial's files (spec, weights, torch.export, TorchScript, ONNX, card) and attach them."""
-    from search.config import default_storage
+    from search.store.storage import default_read_storage
 
-    url = storage or default_storage(study)
+    url = storage or default_read_storage(study)
     annotating = open_annotating_storage(url)
     st = load_existing(study, url, storage=annotating)
     t = pick_trial(st, trial)
@@ -256,7 +257,9 @@ def export_trial(*, study: str, storage: str | None, trial: int | None, out: Pat
     write_onnx(model, spec, out / "model.onnx")
     (out / "README.md").write_text(model_card(st, t, spec, recipe, trained_here, precision, fit_on))
     files = [out / n for n in (*names, "model.onnx", "README.md")]
-    attach(annotating, t, files, store_dir)
     print(f"exported trial {t.number} ({count_params(spec):,} params) to {out}: " + ", ".join(f.name for f in files))
+    if url.startswith(SCHEME):  # a private copy of the archive: nothing to attach the files to
+        return 0
+    attach(annotating, t, files, store_dir)
     print(f"attached to the trial; view: optuna-dashboard {shlex.quote(url)} --artifact-dir {store_dir}")
     return 0

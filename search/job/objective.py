@@ -82,6 +82,7 @@ def make_objective(cfg: SearchConfig, data: DeviceData, on_epoch: EpochHook | No
         spec, recipe, params = candidate(trial, cfg, data)
         if params > cfg.budget:  # the hard promise: checked right before any training
             raise OverBudget(f"{params} params > budget {cfg.budget}")
+        recipe = recipe.compressed(cfg.trial_epochs)  # the record keeps the protocol's recipe
         curve: list[float] = []
         seconds: list[float] = []
 

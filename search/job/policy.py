@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import optuna
 
 from search.config import PRUNERS, SAMPLERS
 from search.errors import UserError
-from search.job.pruner import DEFAULT_RULE, TolerantMedianPruner
+from search.job.pruner import TolerantMedianPruner, rule_for
 from search.store import records
 
 
@@ -29,9 +27,8 @@ def make_sampler(name: str, seed: int, trials: int) -> optuna.samplers.BaseSampl
 def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     if name == "median":
         # the default rule (search/job/pruner.py): keep pace with the median of the finished trials
-        # (with baselines, the hand design) within a tolerance that closes to a floor; a run too
-        # short for the warm-up is judged from its first epoch
-        return TolerantMedianPruner(epochs, replace(DEFAULT_RULE, warmup=min(DEFAULT_RULE.warmup, epochs - 1)),
+        # (with baselines, the hand design) within a tolerance that closes to a floor
+        return TolerantMedianPruner(epochs, rule_for(epochs),
                                     lambda t: records.design_recipe_field(t, "schedule", "step"))
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs, reduction_factor=3)

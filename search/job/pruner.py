@@ -38,6 +38,12 @@ class PruneRule:
 DEFAULT_RULE = PruneRule(margin=1.0, floor=0.15, warmup=2, startup=1)
 
 
+def rule_for(epochs: int, rule: PruneRule = DEFAULT_RULE) -> PruneRule:
+    """The rule a run of `epochs` epochs is judged by: one too short for the warm-up is judged from
+    its first epoch (the search's pruner and the replays both use this)."""
+    return replace(rule, warmup=max(1, min(rule.warmup, epochs - 1)))
+
+
 def tolerance(step: int, epochs: int, *, margin: float, floor: float) -> float:
     """Accuracy points a trial may trail the bar by at `step`: margin closing linearly, floored."""
     return max(floor, margin * max(0.0, 1 - step / epochs))

@@ -24,6 +24,7 @@ from search.job.confirm import Retrainer, confirm_top, refit_top, study_verdicts
 from search.job.progress import Progress, clock
 from search.job.starts import create_or_resume
 from search.job.worker import run_worker, run_workers
+from search.store.archive import Keeper
 from search.store.storage import open_annotating_storage
 from search.store.study import (
     DATA_ATTR, FRONTIER_ATTR, artifact_dir, data_facts, load_existing, open_search_storage,
@@ -34,19 +35,25 @@ from trainers.datasets import target_accuracy
 from trainers.loop import resolve_device
 
 
+def _epochs_phrase(cfg: SearchConfig) -> str:
+    if cfg.trial_epochs == cfg.epochs:
+        return f"{cfg.epochs} epochs"
+    return f"{cfg.trial_epochs} epochs (confirmation and refit: {cfg.epochs})"
+
+
 def run_search(cfg: SearchConfig, log=print, data: DeviceData | None = None) -> int:
     """The search; `data` already loaded (the frontier shares one load between its budgets)."""
     validate(cfg)  # 1. every check that needs no data and no storage
     resolve(cfg.baseline, cfg.budget, cfg.epochs)  # each --baseline readable, a design, within budget
     device = resolve_device(cfg.device)
-    storage = open_search_storage(cfg)  # a bad storage or a mismatched study: answered before any data
+    storage = open_search_storage(cfg, log)  # a bad storage or a mismatched study: answered before any data
     t0 = time.monotonic()
     data = data or load_data(**cfg.data_args(), device=device, log=log)  # 1. the data on the device, once
     resolve(cfg.baseline, cfg.budget, cfg.epochs, data.io)  # ... and made for these images
     study = create_or_resume(storage, cfg, data.io)  # 2. baselines and start points first
     study.set_user_attr(DATA_ATTR, data_facts(data))  # what export and predict need to know
     log(f"study {cfg.study_name!r} in {cfg.storage}: budget {cfg.budget} params, {cfg.trials} trials "
-        f"x {cfg.epochs} epochs on {cfg.dataset} ({len(data.train)} train / {len(data.val)} val images), "
+        f"x {_epochs_phrase(cfg)} on {cfg.dataset} ({len(data.train)} train / {len(data.val)} val images), "
         f"device {device}, {cfg.workers} worker(s)")
     run_trials(study, storage, cfg, data, log)  # 3-4. sample, train, prune
     log(f"search: {time.monotonic() - t0:.0f}s")
@@ -59,7 +66,8 @@ def run_search(cfg: SearchConfig, log=print, data: DeviceData | None = None) -> 
     for line in verdict_lines(final):
         log(line)
     log(f"total wall time: {time.monotonic() - t0:.0f}s; "
-        f"dashboard: optuna-dashboard {cfg.storage} --artifact-dir {artifact_dir(final)}")
+        f"dashboard: optuna-dashboard {cfg.storage} --artifact-dir {artifact_dir(final)}; archive (commit it to "
+        f"resume elsewhere): {cfg.archive}")
     return 0
 
 
@@ -74,14 +82,20 @@ def run_trials(study: optuna.Study, storage, cfg: SearchConfig, data: DeviceData
             return
         cfg = replace(cfg, timeout=cfg.timeout - spent)  # what is left, for this run's workers too
     progress = Progress(cfg.trials, [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()])
+    keeper = Keeper(storage, cfg.study_name, cfg.archive)
+
+    def on_trial(t: optuna.trial.FrozenTrial) -> None:
+        progress.update(t)
+        keeper.trial(t)
+
     t0 = time.monotonic()
     try:
         if cfg.workers == 1:
-            run_worker(study, storage, cfg, data, on_trial=progress.update,
-                       on_epoch=lambda n, s: progress.epoch(n, s, cfg.epochs),
+            run_worker(study, storage, cfg, data, on_trial=on_trial,
+                       on_epoch=lambda n, s: progress.epoch(n, s, cfg.trial_epochs),
                        deadline=t0 + cfg.timeout if cfg.timeout else None)
         else:
-            codes = run_workers(cfg, study, progress.update, progress.running_trials)
+            codes = run_workers(cfg, study, on_trial, progress.running_trials)
             if EXIT_TOO_MANY_FAILURES in codes:
                 raise TooManyFailures(f"a worker stopped after {cfg.max_failures} consecutive failed trials")
             if any(c not in (0, EXIT_TOO_MANY_FAILURES) for c in codes):
@@ -89,6 +103,7 @@ def run_trials(study: optuna.Study, storage, cfg: SearchConfig, data: DeviceData
     finally:
         progress.close()
         set_search_seconds(study, spent + time.monotonic() - t0)  # read before this run's trials
+        keeper.write()  # with the clock, and any trial closed by an interrupt
     if progress.anytime:
         log("best validation accuracy against wall time (this run): "
             + ", ".join(f"{clock(s)} {v:.2f}% (trial {n})" for s, v, n in progress.anytime))
@@ -109,9 +124,12 @@ def confirm_and_refit(cfg: SearchConfig, data: DeviceData, log) -> None:
     study = fresh()
     store_verdict(study, study_verdicts(study))  # winner vs each baseline, stored on the study
     log(f"confirmation: {time.monotonic() - t0:.0f}s")
+    keeper = Keeper(annotating, cfg.study_name, cfg.archive)
+    keeper.write()
     t0 = time.monotonic()
     refit_top(r, fresh(), cfg.refit)
     log(f"refit: {time.monotonic() - t0:.0f}s")
+    log(f"archive: {keeper.write()}")
 
 
 def frontier_figure_path(cfgs: list[SearchConfig]) -> Path:

@@ -120,7 +120,7 @@ def create_or_resume(storage, cfg: SearchConfig, io: dict[str, int] | None = Non
     """Open (or create) the study for a search with its sampler and pruner; enqueue the start
     points it lacks. `io`: the data's channels, image size and classes."""
     study = open_or_create(storage, cfg, make_sampler(cfg.sampler, cfg.seed, cfg.trials),
-                           make_pruner(cfg.pruner, cfg.epochs))
+                           make_pruner(cfg.pruner, cfg.trial_epochs))
     space = cfg.space()
     enqueue_missing_starts(study, cfg.budget, cfg.epochs, space.pop("separable"), cfg.baselines,
                            resolve(cfg.baseline, cfg.budget, cfg.epochs, io), io, **space)

@@ -117,7 +117,7 @@ def worker_main(cfg_dict: dict, index: int) -> None:
     storage = open_storage(cfg.storage, heartbeat=cfg.heartbeat)
     # the parent created the study and enqueued its start points; each worker its own sampler seed
     sampler = make_sampler(cfg.sampler, cfg.seed + 7919 * index, cfg.trials)
-    study = open_or_create(storage, cfg, sampler, make_pruner(cfg.pruner, cfg.epochs))
+    study = open_or_create(storage, cfg, sampler, make_pruner(cfg.pruner, cfg.trial_epochs))
     data = load_data(**cfg.data_args(), device=device)
     deadline = time.monotonic() + cfg.timeout if cfg.timeout else None
     try:

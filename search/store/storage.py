@@ -10,7 +10,9 @@ psycopg driver) is the path to many machines.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -25,6 +27,7 @@ from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
 from search.errors import UserError, first_line
+from search.store import archive
 
 SQLITE_BUSY_TIMEOUT_S = 60
 SCHEMA_RACE_RETRIES = 5
@@ -151,6 +154,8 @@ def open_storage(
     heartbeat: int | None = None,
     cls: type[optuna.storages.RDBStorage] = ClaimingStorage,
 ) -> optuna.storages.RDBStorage:
+    if url.startswith(archive.SCHEME):
+        return _archive_copy(url, create, cls)
     url = normalize_url(url)
     path = sqlite_path(url)
     kwargs: dict = {}
@@ -181,6 +186,36 @@ def open_storage(
     except (sqlalchemy.exc.SQLAlchemyError, RuntimeError) as e:
         raise UserError(f"cannot open storage {make_url(url).render_as_string()}: {first_line(e)}") from None
     raise AssertionError("unreachable")
+
+
+def _archive_copy(url: str, create: bool, cls: type[optuna.storages.RDBStorage]) -> optuna.storages.RDBStorage:
+    """A study archive opened for reading: its studies restored into a private SQLite file, so
+    every reader (and export's records on finished trials) works as on the search's own storage;
+    nothing is written back to the archive."""
+    path = archive.journal_path(url)
+    if create:
+        raise UserError(f"--storage {url}: a search runs on sqlite:/// or postgresql://; a journal file is a "
+                        f"study's archive, restored and kept current by the search (--archive {path})")
+    src = archive.read_archive(path)
+    db = Path(tempfile.mkdtemp(prefix="budgetnas-read-")) / "study.db"
+    atexit.register(shutil.rmtree, db.parent, ignore_errors=True)
+    storage = cls(f"sqlite:///{db}")
+    for study in src.get_all_studies():
+        archive.copy_study(src, storage, study.study_name)
+    return storage
+
+
+def default_read_storage(study_name: str) -> str:
+    """The default SQLite file where it exists, else the study's archive where that exists (a
+    fresh clone holds only the archive), else the SQLite URL (whose absence is then the error)."""
+    from search.config import default_storage
+
+    url = default_storage(study_name)
+    db = sqlite_path(url)
+    path = archive.default_archive(study_name, url)
+    if db is not None and not db.exists() and path.exists():
+        return f"{archive.SCHEME}{path}"
+    return url
 
 
 def load_trials(storages: list[str]) -> list[optuna.trial.FrozenTrial]:

@@ -10,7 +10,8 @@ from optuna.trial import FrozenTrial
 from search.config import SearchConfig, default_storage
 from search.errors import UserError
 from search.store.records import has_design, trial_seconds
-from search.store.storage import open_storage, sqlite_path
+from search.store import archive
+from search.store.storage import default_read_storage, open_storage, sqlite_path
 
 ARTIFACT_ATTR = "artifact_dir"  # study attribute: where confirmed weights and exports are stored
 VERDICT_ATTR = "verdict"  # study attribute: one plain line per winner-vs-baseline comparison
@@ -49,12 +50,26 @@ def default_artifact_dir(cfg: SearchConfig) -> str:
     return folder if sqlite_path(cfg.storage) is not None else str((Path("studies") / folder).resolve())
 
 
-def open_search_storage(cfg: SearchConfig) -> optuna.storages.RDBStorage:
-    """The storage a search writes to, checked (URL, file, folder, resumability) before any data."""
+def open_search_storage(cfg: SearchConfig, log=print) -> optuna.storages.RDBStorage:
+    """The storage a search writes to, checked (URL, file, folder, resumability) before any data;
+    a study the storage lacks but its archive holds is restored from the archive first."""
     check_study_name(cfg.study_name)
     storage = open_storage(cfg.storage, heartbeat=cfg.heartbeat)
+    restore_archived(storage, cfg, log)
     check_resumable(storage, cfg)
     return storage
+
+
+def restore_archived(storage: optuna.storages.BaseStorage, cfg: SearchConfig, log=print) -> None:
+    try:
+        storage.get_study_id_from_name(cfg.study_name)
+        return
+    except KeyError:
+        pass
+    path = Path(cfg.archive)
+    if cfg.archive and path.exists():
+        n = archive.restore(path, storage, cfg.study_name)
+        log(f"restored study {cfg.study_name!r} ({n} trials) from its archive {path}")
 
 
 def open_or_create(storage, cfg: SearchConfig, sampler, pruner) -> optuna.Study:
@@ -73,7 +88,7 @@ def open_or_create(storage, cfg: SearchConfig, sampler, pruner) -> optuna.Study:
 
 def load_existing(study_name: str, storage_url: str | None, *, storage=None) -> optuna.Study:
     """Open a study for reading (leaderboard, show, export, report); never creates anything."""
-    storage = storage or open_storage(storage_url or default_storage(study_name), create=False)
+    storage = storage or open_storage(storage_url or default_read_storage(study_name), create=False)
     try:
         return optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
@@ -103,7 +118,9 @@ def artifact_dir(study: optuna.Study, storage_url: str | None = None) -> Path:
     cfg = study_config(study)
     stored = study.user_attrs.get(ARTIFACT_ATTR, str(Path("studies") / f"{study.study_name}-artifacts"))
     path = Path(stored)
-    db = sqlite_path(storage_url or cfg.storage)
+    # an archive holds no artifacts: read from one, they go where the study's own SQLite file keeps them
+    from_archive = bool(storage_url) and storage_url.startswith(archive.SCHEME)
+    db = sqlite_path(cfg.storage if from_archive or not storage_url else storage_url)
     if not path.is_absolute() and db is not None and ARTIFACT_ATTR in study.user_attrs:
         path = db.parent / path
     return path

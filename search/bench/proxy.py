@@ -1,0 +1,279 @@
+"""`python -m search bench proxy`: does a whole recipe compressed to E epochs rank designs as 15 do?
+
+    python -m search bench proxy --budget 8000 --designs 14 --proxies 2,3,5   # train, then analyse
+    python -m search bench proxy --analyse studies/proxy-b8000.json            # re-read, train nothing
+
+The designs are the search's own at the budget: its start points (the presets, fitted and
+separable, under the start recipe) and random draws from the default space (recipes included).
+Each trains once per proxy length E (`Recipe.compressed`: OneCycle over E epochs, a StepLR step
+scaled to E, on all 50,000 training images; seed PROXY_SEED) and at the protocol's 15 epochs over
+TRUTH_SEEDS (confirmation's seeds, so no proxy shares an initialisation with the truth). After
+every run the JSON file is rewritten, so a stopped run goes on where it stopped, on any machine
+that has the file.
+
+The analysis (pure, from the file) ranks designs by their proxy's final validation accuracy
+against the mean final validation accuracy of the 15-epoch seeds: Spearman and Kendall, and what
+confirmation needs: over bootstrap draws of the designs in random orders, with the default
+pruner replayed on the proxy curves as the search would judge them, how often the truth's top 2
+both finish among the proxy's top k. "15 (one seed)" scores one truth seed against the other:
+the ceiling any proxy can reach at this seed noise. The cost is the proxy's CPU time over the
+15-epoch runs', per design (one thread per run, so other work on the machine does not move it).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from search.errors import UserError
+from search.job.pruner import first_judged, replay_epochs, rule_for, stops
+
+PROXY_SEED = 100
+TRUTH_SEEDS = (1000, 1001)
+PROXIES = (2, 3, 5)
+TOP_KS = (2, 3, 4, 5)
+ORDERS = 2000  # bootstrap draws of the designs, each in a random order
+RECALL_GOAL = 0.9  # the top 2 must be among the confirmed in this share of the orders
+
+
+# --- designs and runs ---------------------------------------------------------------------------
+
+def draw_designs(n: int, budget: int, epochs: int, seed: int) -> list[tuple[str, object, object]]:
+    """(label, spec, recipe): the default search's start points at `budget`, then n random draws
+    from its space (separable blocks, every recipe)."""
+    import optuna
+
+    from search.job.starts import start_points
+    from search.store.records import start_label
+    from space import Infeasible, sample
+
+    space = dict(separable=True, recipes=True)
+
+    def drawn(trial) -> tuple[object, object]:
+        d = sample(trial, budget, epochs, **space)
+        return d.spec, d.recipe
+
+    starts = [(start_label(attrs), *drawn(optuna.trial.FixedTrial(params)))
+              for params, attrs in start_points(budget, epochs, **space)]
+    draws: list[tuple[str, object, object]] = []
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    while len(draws) < n:
+        trial = study.ask()
+        try:
+            draws.append((f"draw-{trial.number}", *drawn(trial)))
+        except Infeasible:
+            pass
+        study.tell(trial, 0.0)
+    # alternated, so that the designs finished when a long run is stopped are a fair sample of both
+    mixed = [d for pair in zip(starts, draws) for d in pair]
+    return mixed + starts[len(draws):] + draws[len(starts):]
+
+
+def run_keys(proxies: Sequence[int]) -> list[str]:
+    """The runs of one design, cheapest first: e<E> per proxy, then s<seed> at the protocol."""
+    return [f"e{e}" for e in proxies] + [f"s{s}" for s in TRUTH_SEEDS]
+
+
+def train_run(key: str, spec, recipe, data, precision: str) -> dict:
+    from trainers import train
+
+    epochs, seed = (int(key[1:]), PROXY_SEED) if key[0] == "e" else (recipe.epochs, int(key[1:]))
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = train(spec, data.train, recipe.compressed(epochs), evals={"val": data.val},
+                   norm=(data.mean, data.std), seed=seed, precision=precision)
+    # CPU seconds as well: with one thread per run they measure the work even when other
+    # processes share the cores (or the run is paused), which wall seconds do not
+    return {"val": [round(e.val_acc, 4) for e in result.epochs], "wall": round(time.perf_counter() - t0, 2),
+            "cpu": round(time.process_time() - c0, 2)}
+
+
+def run_proxy(*, designs: int, budget: int, epochs: int, seed: int, proxies: Sequence[int], out: Path,
+              data_dir: str, device, precision: str = "auto", log: Callable[[str], None] = print) -> list[dict]:
+    """Train every run not yet in `out` (resumable, design by design); return all records."""
+    from space import count_params
+    from trainers import load_data
+
+    header = {"budget": budget, "epochs": epochs, "seed": seed, "draws": designs, "proxies": list(proxies),
+              "truth_seeds": list(TRUTH_SEEDS), "proxy_seed": PROXY_SEED, "precision": precision}
+    stored = _stored(out, header)
+    by_label = {r["label"]: r for r in stored}
+    keys = run_keys(proxies)
+    todo = [(label, spec, recipe) for label, spec, recipe in draw_designs(designs, budget, epochs, seed)
+            if set(keys) - set(by_label.get(label, {}).get("runs", {}))]
+    if not todo:
+        return stored
+    data = load_data("mnist", data_dir, device, val_size=10_000, log=log)
+    for k, (label, spec, recipe) in enumerate(todo, 1):
+        rec = by_label.setdefault(label, {"label": label, "spec": spec.to_dict(), "recipe": recipe.to_dict(),
+                                          "params": count_params(spec), "runs": {}})
+        if rec not in stored:
+            stored.append(rec)
+        for key in keys:
+            if key in rec["runs"]:
+                continue
+            rec["runs"][key] = train_run(key, spec, recipe, data, precision)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps({**header, "device": str(device), "records": stored}, indent=1))
+            log(f"[{k}/{len(todo)}] {label} {key}: val {rec['runs'][key]['val'][-1]:.2f}% "
+                f"({rec['runs'][key]['wall']:.0f} s)")
+    return stored
+
+
+def _stored(out: Path, header: dict) -> list[dict]:
+    if not out.exists():
+        return []
+    try:
+        stored = json.loads(out.read_text())
+        records = stored["records"]
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"{out}: not a proxy file (expected JSON with 'records'); pick another --out") from None
+    differ = sorted(k for k, v in header.items() if stored.get(k) != v)
+    if differ:
+        raise UserError(f"{out} was made with other settings ({', '.join(differ)}); pick another --out")
+    return records
+
+
+# --- analysis (pure) ----------------------------------------------------------------------------
+
+def kendall(a: Sequence[float], b: Sequence[float]) -> float:
+    """Kendall's tau-b (ties in either ranking counted as neither concordant nor discordant)."""
+    conc = disc = ties_a = ties_b = 0
+    for i in range(len(a)):
+        for j in range(i + 1, len(a)):
+            da, db = a[i] - a[j], b[i] - b[j]
+            if da == 0 and db == 0:
+                continue
+            if da == 0:
+                ties_a += 1
+            elif db == 0:
+                ties_b += 1
+            elif (da > 0) == (db > 0):
+                conc += 1
+            else:
+                disc += 1
+    denom = ((conc + disc + ties_a) * (conc + disc + ties_b)) ** 0.5
+    return (conc - disc) / denom if denom else float("nan")
+
+
+def survivors(curves: Sequence[Sequence[float]], schedules: Sequence[str], order: Sequence[int]) -> list[int]:
+    """The designs that finish when the search's default pruner judges them in `order`: each
+    curve against the finished curves of its own schedule, from the first epoch it is judged."""
+    done: dict[str, list[Sequence[float]]] = {}
+    out = []
+    for i in order:
+        c, sched = curves[i], schedules[i]
+        base = rule_for(len(c))  # as make_pruner judges a search of this many epochs
+        rule = replace(base, warmup=first_judged(base, len(c), sched))
+        mine = done.setdefault(sched, [])
+        if not any(stops(rule, e, len(c), max(c[:e]), [d[e - 1] for d in mine if len(d) >= e])
+                   for e in replay_epochs(len(c))):
+            mine.append(c)
+            out.append(i)
+    return out
+
+
+def top2_recall(proxy: Sequence[Sequence[float]], truth: Sequence[float], schedules: Sequence[str],
+                ks: Sequence[int] = TOP_KS, orders: int = ORDERS, seed: int = 0) -> dict[int, float]:
+    """k -> share of bootstrap orders in which the truth's top 2 of the drawn designs both finish
+    among the top k of the proxy's finals (the designs confirmation would retrain)."""
+    rng = random.Random(seed)
+    hits = dict.fromkeys(ks, 0)
+    n = len(truth)
+    for _ in range(orders):
+        order = list(dict.fromkeys(rng.choices(range(n), k=n)))  # a bootstrap draw, in random order
+        best2 = sorted(order, key=lambda i: truth[i], reverse=True)[:2]
+        ranked = sorted(survivors(proxy, schedules, order), key=lambda i: proxy[i][-1], reverse=True)
+        for k in ks:
+            hits[k] += set(best2) <= set(ranked[:k])
+    return {k: h / orders for k, h in hits.items()}
+
+
+def complete(records: list[dict], keys: Sequence[str]) -> list[dict]:
+    return [r for r in records if set(keys) <= set(r["runs"])]
+
+
+def analyse(records: list[dict], proxies: Sequence[int], orders: int = ORDERS) -> dict:
+    """One row per proxy (and the one-seed ceiling) over the designs with every run."""
+    from search.bench.fidelity import spearman
+
+    recs = complete(records, run_keys(proxies))
+    truth_keys = [f"s{s}" for s in TRUTH_SEEDS]
+    truth = [statistics.fmean(r["runs"][k]["val"][-1] for k in truth_keys) for r in recs]
+    full_cpu = [statistics.fmean(r["runs"][k]["cpu"] for k in truth_keys) for r in recs]
+    schedules = [r["recipe"]["schedule"] for r in recs]
+    rows = []
+    for label, key, against in [*((f"{e}", f"e{e}", truth) for e in proxies),
+                                ("15 (one seed)", truth_keys[0], [r["runs"][truth_keys[1]]["val"][-1] for r in recs])]:
+        curves = [r["runs"][key]["val"] for r in recs]
+        finals = [c[-1] for c in curves]
+        cost = statistics.fmean(r["runs"][key]["cpu"] / c for r, c in zip(recs, full_cpu))
+        rows.append({"proxy": label, "spearman": spearman(finals, against), "kendall": kendall(finals, against),
+                     "recall": top2_recall(curves, against, schedules, orders=orders), "cost": cost})
+    return {"designs": len(recs), "of": len(records), "full_cpu_s": statistics.fmean(full_cpu) if recs else 0.0,
+            "rows": rows, "choice": choose(rows)}
+
+
+def choose(rows: list[dict]) -> tuple[str, int] | None:
+    """The cheapest proxy, with the smallest top-k, that keeps the top 2 in RECALL_GOAL of orders."""
+    fits = [(r["cost"], k, r["proxy"]) for r in rows if r["proxy"].isdigit()
+            for k, share in r["recall"].items() if share >= RECALL_GOAL]
+    if not fits:
+        return None
+    _, k, proxy = min(fits)
+    return proxy, k
+
+
+def format_analysis(a: dict) -> str:
+    lines = [f"{a['designs']} designs with every run (of {a['of']}); 15-epoch run {a['full_cpu_s']:.0f} CPU s on average",
+             f"{'epochs':>14} {'spearman':>8} {'kendall':>7} " + " ".join(f"{'top2<=' + str(k):>8}" for k in TOP_KS)
+             + f" {'cost':>6}"]
+    for r in a["rows"]:
+        lines.append(f"{r['proxy']:>14} {r['spearman']:8.2f} {r['kendall']:7.2f} "
+                     + " ".join(f"{r['recall'][k]:8.2f}" for k in TOP_KS) + f" {r['cost']:6.2f}")
+    if a["choice"]:
+        lines.append(f"cheapest proxy keeping the top 2 in >= {RECALL_GOAL:.0%} of orders: "
+                     f"{a['choice'][0]} epochs with --top-k {a['choice'][1]}")
+    else:
+        lines.append(f"no proxy keeps the top 2 in >= {RECALL_GOAL:.0%} of orders: keep the protocol's epochs")
+    return "\n".join(lines)
+
+
+def parse_proxies(text: str | None) -> list[int]:
+    if not text:
+        return list(PROXIES)
+    try:
+        values = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        raise UserError(f"--proxies takes a comma list of epoch counts, got {text!r}") from None
+    if not values or values[0] < 1:
+        raise UserError(f"--proxies takes epoch counts >= 1, got {text!r}")
+    return values
+
+
+def bench_proxy(*, designs: int, budget: int, epochs: int, seed: int, out: Path | None, data_dir: str,
+                device: str, proxies: str | None = None, **kw) -> int:
+    from search.config import check_budget
+    from trainers.loop import resolve_device
+
+    if kw.get("analyse") is not None:
+        stored = json.loads(Path(kw["analyse"]).read_text())
+        print(format_analysis(analyse(stored["records"], stored["proxies"])))
+        return 0
+    check_budget(budget)
+    wanted = parse_proxies(proxies)
+    if designs < 0 or wanted[-1] >= epochs:
+        raise UserError(f"--designs must be >= 0 and --proxies shorter than --epochs {epochs}, "
+                        f"got {designs} and {proxies}")
+    out = out or Path(f"studies/proxy-b{budget}.json")
+    dev = resolve_device(device)
+    print(f"proxy: the start points at budget {budget:,} and {designs} random draws, each at {wanted} epochs "
+          f"and at {epochs} epochs over seeds {list(TRUTH_SEEDS)}, device {dev}; raw curves -> {out}")
+    records = run_proxy(designs=designs, budget=budget, epochs=epochs, seed=seed, proxies=wanted, out=out,
+                        data_dir=data_dir, device=dev)
+    print(format_analysis(analyse(records, wanted)))
+    return 0

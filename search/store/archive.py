@@ -1,0 +1,196 @@
+"""Study archives: a whole study as an Optuna journal file, a text file that outlives the machine.
+
+A search works on SQLite or PostgreSQL: heartbeats, the atomic claim of enqueued trials and the
+records confirmation adds to finished trials need an RDB storage (a journal cannot change a
+finished trial). The archive is a snapshot of that study in Optuna's journal format, one
+operation a line: the study's attributes (config, search clock, verdict), then each trial created
+whole from its final state (params, curve, user attributes, confirmation and refit records), in
+trial order, so a restored study has the same trial numbers. `optuna-dashboard PATH` opens it.
+
+- `python -m search archive --study NAME` writes it (default `studies/archive/NAME.jsonl`);
+- a search keeps its study's archive current (after each finished trial and after confirmation
+  and refit), and when its storage lacks the study but the archive has it, restores it first: a
+  fresh clone with the committed archive runs the same command and goes on;
+- every command that reads a study takes `--storage journal:PATH`, and reads the archive by
+  itself when the default SQLite file is absent.
+
+A trial still running when the snapshot is taken is archived as failed (a restored study has no
+worker for it, as after Ctrl-C); enqueued ones stay waiting. An archive over COMPRESS_ABOVE bytes
+is written gzipped (`.jsonl.gz`; `gunzip -k` it for optuna-dashboard).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import gzip
+import json
+import os
+import shutil
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import FrozenTrial, TrialState
+
+from search.errors import UserError, first_line
+from search.store.records import FAIL_REASON
+
+SCHEME = "journal:"
+ARCHIVE_DIR = "archive"  # beside the studies' SQLite files: studies/archive/<study>.jsonl
+COMPRESS_ABOVE = 4 << 20  # bytes; smaller archives stay plain text, diffable and dashboard-ready
+WRITER = "budgetnas-archive"  # the writer id of every archived operation (see _one_writer)
+
+
+def default_archive(study_name: str, storage_url: str) -> Path:
+    """studies/archive/<study>.jsonl (or .jsonl.gz if that one exists), beside an SQLite file's
+    folder; under ./studies for other storages."""
+    from search.store.storage import sqlite_path
+
+    try:
+        db = sqlite_path(storage_url)
+    except Exception:  # a malformed URL: its own check reports it, with the archive's default
+        db = None
+    folder = (db.parent if db is not None else Path("studies")) / ARCHIVE_DIR
+    plain = folder / f"{study_name}.jsonl"
+    packed = plain.with_name(plain.name + ".gz")
+    return packed if packed.exists() and not plain.exists() else plain
+
+
+def journal_path(url: str) -> Path:
+    """The file of a `journal:PATH` URL."""
+    path = Path(url.removeprefix(SCHEME)).expanduser()
+    if not str(path) or url == SCHEME:
+        raise UserError("storage journal: needs a file, e.g. journal:studies/archive/mnist-b8000.jsonl")
+    return path
+
+
+# --- copying a study between storages -----------------------------------------------------------
+
+def copy_study(src: optuna.storages.BaseStorage, dst: optuna.storages.BaseStorage, name: str) -> int:
+    """Copy study `name` from `src` into `dst` (where it must not exist): attributes, then every
+    trial whole, in order. Returns the number of trials."""
+    sid = src.get_study_id_from_name(name)
+    did = dst.create_new_study(src.get_study_directions(sid), name)
+    for key, value in src.get_study_system_attrs(sid).items():
+        dst.set_study_system_attr(did, key, value)
+    for key, value in src.get_study_user_attrs(sid).items():
+        dst.set_study_user_attr(did, key, value)
+    trials = src.get_all_trials(sid, deepcopy=False)
+    for t in trials:
+        dst.create_new_trial(did, template_trial=_settled(t))
+    return len(trials)
+
+
+def _settled(t: FrozenTrial) -> FrozenTrial:
+    """A running trial as failed (no worker will finish it); every other trial as it is."""
+    if t.state != TrialState.RUNNING:
+        return t
+    return FrozenTrial(number=t.number, state=TrialState.FAIL, value=None, values=None,
+                       datetime_start=t.datetime_start, datetime_complete=datetime.now(), params=t.params,
+                       distributions=t.distributions,
+                       user_attrs={**t.user_attrs, FAIL_REASON: "running when the study was archived"},
+                       system_attrs=t.system_attrs, intermediate_values=t.intermediate_values,
+                       trial_id=t._trial_id)
+
+
+# --- writing and reading archives ---------------------------------------------------------------
+
+def write_archive(storage: optuna.storages.BaseStorage, name: str, path: Path) -> Path:
+    """Snapshot study `name` into `path` (.jsonl; .jsonl.gz when large), replacing it atomically,
+    so a reader or a crash never sees half a file. Returns the file written."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)  # the journal backend creates its file itself
+        try:
+            copy_study(storage, JournalStorage(JournalFileBackend(tmp)), name)
+            _one_writer(Path(tmp))
+            plain = path.with_name(path.name.removesuffix(".gz"))
+            packed = plain.with_name(plain.name + ".gz")
+            if os.path.getsize(tmp) > COMPRESS_ABOVE:
+                with open(tmp, "rb") as f, gzip.open(f"{tmp}.gz", "wb", compresslevel=6) as g:
+                    shutil.copyfileobj(f, g)
+                os.replace(f"{tmp}.gz", packed)
+                stale, out = plain, packed
+            else:
+                os.replace(tmp, plain)
+                stale, out = packed, plain
+            stale.unlink(missing_ok=True)  # one archive per study: the other form is now stale
+            return out
+        finally:
+            for leftover in (tmp, f"{tmp}.gz", f"{tmp}.lock"):
+                with contextlib.suppress(OSError):
+                    os.unlink(leftover)
+    except OSError as e:
+        raise UserError(f"archive {path}: {e.strerror or e}") from None
+
+
+def _one_writer(journal: Path) -> None:
+    """Give every operation the same writer id. Optuna stamps each with its process's random id,
+    which would change every line of a committed archive each time it is rewritten; a reader only
+    compares the ids with its own, and never issues these."""
+    lines = [json.loads(line) for line in journal.read_text().splitlines() if line]
+    journal.write_text("".join(json.dumps({**op, "worker_id": WRITER}, separators=(",", ":")) + "\n"
+                               for op in lines))
+
+
+def read_archive(path: Path) -> JournalStorage:
+    """The archive as a journal storage over a private copy (the archive itself is never opened
+    for writing, nor locked)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no study archive at {path}")
+    tmp = Path(tempfile.mkdtemp(prefix="budgetnas-archive-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    copy = tmp / "study.jsonl"
+    try:
+        if path.name.endswith(".gz"):
+            with gzip.open(path, "rb") as g, open(copy, "wb") as f:
+                shutil.copyfileobj(g, f)
+        else:
+            shutil.copyfile(path, copy)
+        storage = JournalStorage(JournalFileBackend(str(copy)))
+    except (OSError, ValueError, KeyError, TypeError, AssertionError) as e:
+        raise UserError(f"{path} is not a study archive (an Optuna journal file): {first_line(e)}") from None
+    if not storage.get_all_studies():
+        raise UserError(f"{path} holds no study: not a study archive (an Optuna journal file)")
+    return storage
+
+
+def archived_study_names(path: Path) -> list[str]:
+    return [s.study_name for s in read_archive(path).get_all_studies()]
+
+
+def restore(path: Path, storage: optuna.storages.BaseStorage, name: str) -> int:
+    """Copy study `name` from the archive at `path` into `storage`; the number of trials."""
+    src = read_archive(path)
+    try:
+        src.get_study_id_from_name(name)
+    except KeyError:
+        names = ", ".join(s.study_name for s in src.get_all_studies()) or "none"
+        raise UserError(f"archive {path} holds no study {name!r} (it holds: {names})") from None
+    return copy_study(src, storage, name)
+
+
+class Keeper:
+    """Keeps one study's archive current: rewritten when a trial it has not seen finishes (the
+    search's trial callbacks see a trial many times) and whenever `write` is called. With no path
+    (a config made in code, not by the CLI) it keeps none."""
+
+    def __init__(self, storage: optuna.storages.BaseStorage, name: str, path: Path | str) -> None:
+        self.storage, self.name, self.path = storage, name, Path(path) if path else None
+        self.seen: set[int] = set()
+
+    def trial(self, t: FrozenTrial) -> None:
+        if t.state.is_finished() and t.number not in self.seen:
+            self.seen.add(t.number)
+            self.write()
+
+    def write(self) -> Path | None:
+        return write_archive(self.storage, self.name, self.path) if self.path else None

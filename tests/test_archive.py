@@ -1,0 +1,195 @@
+"""Study archives (Optuna journal files): written by the search and by `archive`, read by every
+reading command, restored by a search on a machine that lacks the study; and --search-epochs."""
+
+import gzip
+import json
+import shutil
+
+import optuna
+import pytest
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from conftest import counted, run_cli
+from search.store.records import FAIL_REASON, RECIPE, VAL_CURVE
+
+SMALL = ["--subset", "600", "--sampler", "random", "--seed", "3", "--budget", "8000"]
+
+
+def load_sqlite(cwd, name):
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{cwd}/studies/{name}.db")
+
+
+def load_journal(path, name):
+    return optuna.load_study(study_name=name, storage=JournalStorage(JournalFileBackend(str(path))))
+
+
+def same_trials(a, b):
+    """Every trial equal in what a reader sees: number, state, value, params, curve, attributes."""
+    assert [t.number for t in a.trials] == [t.number for t in b.trials]
+    for x, y in zip(a.trials, b.trials):
+        assert (x.state, x.value, x.params, x.intermediate_values) == (y.state, y.value, y.params,
+                                                                       y.intermediate_values)
+        assert x.user_attrs == y.user_attrs
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory, data_dir):
+    """A search with confirmation whose trials train a 1-epoch proxy of a 2-epoch protocol."""
+    cwd = tmp_path_factory.mktemp("archived")
+    proc = run_cli(*SMALL, "--trials", "5", "--epochs", "2", "--search-epochs", "1", "--top-k", "1",
+                   "--confirm-seeds", "2", "--confirm-cap", "2", "--data-dir", str(data_dir),
+                   "--study-name", "arc", cwd=cwd, check=True)
+    return cwd, proc
+
+
+def test_the_search_keeps_its_archive_equal_to_the_study(searched):
+    cwd, proc = searched
+    path = cwd / "studies" / "archive" / "arc.jsonl"
+    assert f"archive: {path.relative_to(cwd)}" in proc.stdout
+    study, archived = load_sqlite(cwd, "arc"), load_journal(path, "arc")
+    same_trials(study, archived)
+    assert archived.user_attrs == study.user_attrs  # config, search clock, verdict
+    assert any("confirm" in t.user_attrs for t in archived.trials)  # added after the trials finished
+    ops = [json.loads(line) for line in path.read_text().splitlines()]
+    assert {op["worker_id"] for op in ops} == {"budgetnas-archive"}  # rewrites change only what changed
+    assert not list(path.parent.glob(".*"))  # no temporary or lock file left beside it
+
+
+def test_search_epochs_train_the_compressed_recipe_and_confirmation_the_protocol(searched):
+    cwd, proc = searched
+    study = load_sqlite(cwd, "arc")
+    assert "1 epochs (confirmation and refit: 2)" in proc.stdout
+    trained = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert trained and all(len(t.user_attrs[VAL_CURVE]) == 1 for t in trained)
+    assert all(t.user_attrs[RECIPE]["epochs"] == 2 for t in trained)  # the record keeps the protocol
+    for t in (t for t in study.trials if "confirm" in t.user_attrs):
+        assert all(len(curve) == 2 for curve in t.user_attrs["confirm"]["val_acc"])
+
+
+def test_readers_take_the_archive_and_print_what_the_study_prints(searched, tmp_path):
+    cwd, _ = searched
+    from_db = run_cli("leaderboard", "--study", "arc", cwd=cwd, check=True).stdout
+    assert "vs seed-004" in from_db  # the verdict line
+    fresh = tmp_path / "clone"
+    shutil.copytree(cwd / "studies" / "archive", fresh / "studies" / "archive")  # what a clone holds
+    by_default = run_cli("leaderboard", "--study", "arc", cwd=fresh, check=True).stdout
+    named = run_cli("leaderboard", "--study", "arc", "--storage",
+                    f"journal:{fresh / 'studies' / 'archive' / 'arc.jsonl'}", cwd=tmp_path, check=True).stdout
+    assert by_default == named == from_db
+    shown = run_cli("show", "--study", "arc", "--trial", "0", cwd=fresh, check=True).stdout
+    assert "Total params" in shown
+    assert sorted(p.name for p in fresh.rglob("*")) == ["arc.jsonl", "archive", "studies"]  # read, not written
+
+
+def test_archive_command_writes_the_study_and_compresses_a_large_one(searched, tmp_path, monkeypatch):
+    cwd, _ = searched
+    out = tmp_path / "a" / "arc.jsonl"
+    proc = run_cli("archive", "--study", "arc", "--out", str(out), cwd=cwd, check=True)
+    assert str(out) in proc.stdout
+    same_trials(load_sqlite(cwd, "arc"), load_journal(out, "arc"))
+
+    from search.store import archive
+    from search.store.storage import open_storage
+
+    monkeypatch.setattr(archive, "COMPRESS_ABOVE", 1000)
+    written = archive.write_archive(open_storage(f"sqlite:///{cwd}/studies/arc.db", create=False), "arc", out)
+    assert written.name == "arc.jsonl.gz" and not out.exists()  # one archive per study
+    assert gzip.decompress(written.read_bytes()).decode().startswith('{"op_code":0')
+    again = run_cli("leaderboard", "--study", "arc", "--storage", f"journal:{written}", cwd=cwd, check=True)
+    assert again.stdout == run_cli("leaderboard", "--study", "arc", cwd=cwd, check=True).stdout
+
+
+def test_a_search_resumes_from_the_archive_alone_and_keeps_its_clock(tmp_path, data_dir):
+    args = [*SMALL, "--epochs", "1", "--top-k", "0", "--data-dir", str(data_dir), "--study-name", "go"]
+    first = tmp_path / "first"
+    first.mkdir()
+    run_cli(*args, "--trials", "3", cwd=first, check=True)
+    before = load_journal(first / "studies" / "archive" / "go.jsonl", "go")
+    clone = tmp_path / "clone"
+    shutil.copytree(first / "studies" / "archive", clone / "studies" / "archive")
+    proc = run_cli(*args, "--trials", "5", cwd=clone, check=True)
+    assert f"restored study 'go' ({len(before.trials)} trials) from its archive" in proc.stdout
+    after = load_sqlite(clone, "go")
+    assert len(counted(after)) == 5
+    finished = [t for t in before.trials if t.state.is_finished()]
+    assert finished
+    for old, new in zip(finished, after.trials):  # the archived trials, as they were
+        assert (old.number, old.state, old.params, old.value) == (new.number, new.state, new.params, new.value)
+    assert after.user_attrs["search_seconds"] > before.user_attrs["search_seconds"]
+    same_trials(after, load_journal(clone / "studies" / "archive" / "go.jsonl", "go"))
+
+
+def test_two_workers_keep_one_archive_of_every_trial(tmp_path, data_dir):
+    run_cli(*SMALL, "--epochs", "1", "--top-k", "0", "--trials", "4", "--workers", "2", "--data-dir",
+            str(data_dir), "--study-name", "two", "--storage", "journal:shared/two.jsonl", cwd=tmp_path, check=True)
+    study = load_sqlite(tmp_path, "two")  # journal:PATH names the archive; the work is in SQLite
+    assert len(counted(study)) == 4
+    same_trials(study, load_journal(tmp_path / "shared" / "two.jsonl", "two"))
+
+
+def test_a_running_trial_is_archived_as_failed_and_a_waiting_one_as_waiting(tmp_path):
+    from search.store.archive import restore, write_archive
+
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path}/s.db", direction="maximize")
+    done = study.ask()
+    study.tell(done, 1.0)
+    running = study.ask()
+    running.set_user_attr(VAL_CURVE, [0.5])
+    study.enqueue_trial({"x": 1})
+    path = write_archive(study._storage, "s", tmp_path / "s.jsonl")
+    other = optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/other.db")
+    assert restore(path, other, "s") == 3
+    states = [t.state for t in optuna.load_study(study_name="s", storage=other).trials]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.WAITING]
+    failed = optuna.load_study(study_name="s", storage=other).trials[1]
+    assert failed.user_attrs[VAL_CURVE] == [0.5] and "archived" in failed.user_attrs[FAIL_REASON]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["leaderboard", "--study", "x", "--storage", "journal:missing.jsonl"], "no study archive at missing.jsonl"),
+    (["leaderboard", "--study", "x", "--storage", "journal:notes.txt"], "not a study archive"),
+    (["leaderboard", "--study", "x", "--storage", "journal:"], "needs a file"),
+    (["archive", "--study", "nothing"], "no study database"),
+    (["frontier", "--budgets", "4000,8000", "--storage", "journal:a.jsonl"], "an archive holds one study"),
+    (["--budget", "8000", "--search-epochs", "0"], "--search-epochs must be 1..--epochs (15)"),
+    (["--budget", "8000", "--epochs", "3", "--search-epochs", "4"], "--search-epochs must be 1..--epochs (3)"),
+])
+def test_bad_archive_input_gets_one_line_and_exit_2(tmp_path, args, message):
+    (tmp_path / "notes.txt").write_text("not a journal\n")
+    proc = run_cli(*args, cwd=tmp_path, env={"BUDGETNAS_OFFLINE": "1"})
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "data").exists()  # answered before any data
+
+
+def test_a_resume_with_other_search_epochs_is_refused(searched):
+    cwd, _ = searched
+    before = load_sqlite(cwd, "arc").trials
+    proc = run_cli(*SMALL, "--trials", "9", "--epochs", "2", "--study-name", "arc", cwd=cwd)
+    assert proc.returncode == 2 and "search_epochs=1 (asked None)" in proc.stderr
+    assert [t.number for t in load_sqlite(cwd, "arc").trials] == [t.number for t in before]
+
+
+def test_compressed_recipes_keep_their_shares_of_the_run():
+    from space.recipe import Recipe
+
+    step = Recipe(epochs=15, schedule="step", step_size=8, ema=3.0)
+    assert step.compressed(15) is step
+    short = step.compressed(3)
+    assert (short.epochs, short.step_size, short.ema) == (3, 2, pytest.approx(0.6))
+    assert Recipe(epochs=15, step_size=6).compressed(1).step_size == 1  # never below one epoch
+    cycle = Recipe(epochs=15, schedule="onecycle", optimizer="adam", lr=0.01).compressed(2)
+    assert (cycle.epochs, cycle.lr, cycle.optimizer) == (2, 0.01, "adam")
+
+
+def test_export_from_the_archive_alone_writes_the_model_and_leaves_the_archive(searched, tmp_path, data_dir):
+    cwd, _ = searched
+    path = cwd / "studies" / "archive" / "arc.jsonl"
+    before = path.read_bytes()
+    proc = run_cli("export", "--study", "arc", "--best", "--out", str(tmp_path / "exp"), "--data-dir", str(data_dir),
+                   "--storage", f"journal:{path}", cwd=tmp_path, check=True)
+    assert (tmp_path / "exp" / "model.onnx").exists() and (tmp_path / "exp" / "weights.pt").exists()
+    assert "attached" not in proc.stdout  # the archive was read through a private copy
+    assert path.read_bytes() == before

@@ -1,0 +1,87 @@
+"""bench proxy: rank agreement, the top-2 recall under the replayed pruner, the choice of a search
+fidelity, and the designs it trains (no training here: the runs are hours on this CPU)."""
+
+import json
+import random
+
+import pytest
+from scipy import stats
+
+from conftest import run_cli
+from search.bench import proxy as P
+
+
+def test_kendall_matches_scipys_tau_b_with_ties():
+    rng = random.Random(0)
+    for _ in range(20):
+        a = [rng.choice([1.0, 2.0, 3.0, 4.0]) for _ in range(9)]
+        b = [rng.choice([1.0, 2.0, 5.0]) for _ in range(9)]
+        assert P.kendall(a, b) == pytest.approx(stats.kendalltau(a, b).statistic)
+
+
+def _record(label, truth, proxy, schedule="onecycle"):
+    """A design whose 15-epoch seeds end at `truth` (+-0.02) and whose proxies end at `proxy`."""
+    runs = {f"e{e}": {"val": [proxy - 1.0] * (e - 1) + [proxy], "wall": 1.0, "cpu": e} for e in P.PROXIES}
+    runs.update({f"s{s}": {"val": [truth - 1.0] * 14 + [truth + d], "wall": 1.0, "cpu": 15}
+                 for s, d in zip(P.TRUTH_SEEDS, (0.02, -0.02))})
+    return {"label": label, "recipe": {"schedule": schedule}, "params": 5000, "runs": runs}
+
+
+def test_a_proxy_that_ranks_as_the_truth_keeps_the_top_two_and_is_chosen():
+    records = [_record(f"d{i}", 98.0 + i / 10, 97.0 + i / 10) for i in range(10)]
+    a = P.analyse(records, P.PROXIES, orders=200)
+    rows = {r["proxy"]: r for r in a["rows"]}
+    assert rows["2"]["spearman"] == pytest.approx(1.0) and rows["2"]["kendall"] == pytest.approx(1.0)
+    assert rows["2"]["recall"][2] == 1.0 and rows["2"]["cost"] == pytest.approx(2 / 15)
+    assert a["choice"] == ("2", 2)  # the cheapest proxy, with the smallest top-k
+    assert "cheapest proxy keeping the top 2" in P.format_analysis(a)
+
+
+def test_a_proxy_that_reverses_the_ranking_is_never_chosen():
+    records = [_record(f"d{i}", 98.0 + i / 10, 99.0 - i / 10) for i in range(10)]
+    a = P.analyse(records, P.PROXIES, orders=200)
+    assert all(r["recall"][5] < P.RECALL_GOAL for r in a["rows"] if r["proxy"].isdigit())
+    assert a["choice"] is None and "keep the protocol's epochs" in P.format_analysis(a)
+
+
+def test_the_pruner_replay_drops_a_design_from_the_confirmed():
+    # a design whose proxy curve trails the finished ones by far at the judged epoch is pruned
+    curves = [[95.0, 97.0, 98.0]] * 3 + [[60.0, 70.0, 99.5]]
+    assert P.survivors(curves, ["step"] * 4, [0, 1, 2, 3]) == [0, 1, 2]
+    assert P.survivors(curves, ["step"] * 3 + ["onecycle"], [0, 1, 2, 3]) == [0, 1, 2, 3]  # like with like
+
+
+def test_only_designs_with_every_run_are_analysed():
+    records = [_record(f"d{i}", 98.0 + i / 10, 97.0 + i / 10) for i in range(4)]
+    del records[0]["runs"]["s1001"]
+    assert P.analyse(records, P.PROXIES, orders=10)["designs"] == 3
+
+
+def test_designs_are_the_start_points_and_draws_of_the_default_space_alternated():
+    from space import count_params
+
+    designs = P.draw_designs(4, 4000, 15, seed=0)
+    labels = [d[0] for d in designs]
+    assert labels[1].startswith("draw-") and not labels[0].startswith("draw-")
+    assert sum(x.startswith("draw-") for x in labels) == 4
+    assert all(count_params(spec) <= 4000 for _, spec, _ in designs)
+    assert {recipe.schedule for _, _, recipe in designs} >= {"onecycle"}  # every recipe is drawn
+
+
+def test_analysis_through_the_cli(tmp_path):
+    records = [_record(f"d{i}", 98.0 + i / 10, 97.0 + i / 10) for i in range(6)]
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps({"proxies": list(P.PROXIES), "records": records}))
+    out = run_cli("bench", "proxy", "--analyse", str(path), cwd=tmp_path, check=True).stdout
+    assert "6 designs with every run" in out and "15 (one seed)" in out
+
+
+@pytest.mark.parametrize("bad", ["two", "0", "15"])
+def test_bad_proxies_get_one_line_and_exit_2_before_any_data(tmp_path, monkeypatch, capsys, bad):
+    from search.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "proxy", "--proxies", bad]) == 2
+    err = capsys.readouterr().err
+    assert "--proxies" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "data").exists() and not (tmp_path / "studies").exists()
