@@ -224,10 +224,11 @@ def synflow(spec) -> float:
 
 
 def draw_designs(n: int, budget: int, epochs: int, seed: int,
-                 separable: bool = True) -> list[tuple[str, object, object]]:
+                 separable: bool = True, recipes: bool = False) -> list[tuple[str, object, object]]:
     """(label, spec, recipe): the search's start points at `budget` (the presets that fit it, the
-    others fitted to it, and with `separable` their separable variants), then n random draws from
-    the search's space. Nothing over budget: a preset is what the search would train."""
+    others fitted to it, and with `separable` their separable variants), then n random draws
+    ("draw-N") from the search's space (with `recipes`, every recipe, as the default search
+    draws). Nothing over budget: a preset is what the search would train."""
     import optuna
 
     from search.job.starts import start_points
@@ -235,11 +236,11 @@ def draw_designs(n: int, budget: int, epochs: int, seed: int,
     from space import Infeasible, sample
 
     def drawn(trial) -> tuple[object, object]:
-        d = sample(trial, budget, epochs, separable=separable)
+        d = sample(trial, budget, epochs, separable=separable, recipes=recipes)
         return d.spec, d.recipe
 
     out = [(start_label(attrs), *drawn(optuna.trial.FixedTrial(params)))
-           for params, attrs in start_points(budget, epochs, separable)]
+           for params, attrs in start_points(budget, epochs, separable, recipes=recipes)]
     starts = len(out)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     while len(out) < n + starts:
@@ -300,15 +301,24 @@ def run_fidelity(*, designs: int, budget: int, epochs: int, seed: int, out: Path
     return records
 
 
-def _resumable_records(out: Path, header: dict) -> list[dict]:
-    """The records already in `out`, which must have been drawn with the same settings."""
+def stored_file(out: Path, what: str) -> dict | None:
+    """A bench's raw file as stored (None if absent); one line for a file that is not one."""
     if not out.exists():
-        return []
+        return None
     try:
         stored = json.loads(out.read_text())
-        records = stored["records"]
+        stored["records"]
     except (ValueError, KeyError, TypeError):
-        raise UserError(f"{out}: not a fidelity file (expected JSON with 'records'); pick another --out") from None
+        raise UserError(f"{out}: not a {what} file (expected JSON with 'records'); pick another --out") from None
+    return stored
+
+
+def _resumable_records(out: Path, header: dict) -> list[dict]:
+    """The records already in `out`, which must have been drawn with the same settings."""
+    stored = stored_file(out, "fidelity")
+    if stored is None:
+        return []
+    records = stored["records"]
     # files written before these keys existed drew from the plain space, with the presets as they are
     stored = {"separable": False, "starts": "presets", **stored}
     diff = [f"{k}={stored[k]!r} (asked {v!r})" for k, v in header.items() if k != "starts" and k in stored and stored[k] != v]

@@ -44,32 +44,14 @@ RECALL_GOAL = 0.9  # the top 2 must be among the confirmed in this share of the 
 # --- designs and runs ---------------------------------------------------------------------------
 
 def draw_designs(n: int, budget: int, epochs: int, seed: int) -> list[tuple[str, object, object]]:
-    """(label, spec, recipe): the default search's start points at `budget`, then n random draws
-    from its space (separable blocks, every recipe)."""
-    import optuna
+    """(label, spec, recipe): the default search's start points at `budget` and n random draws
+    from its space (separable blocks, every recipe), alternated, so that the designs finished when
+    a long run is stopped are a fair sample of both."""
+    from search.bench.fidelity import draw_designs as starts_then_draws
 
-    from search.job.starts import start_points
-    from search.store.records import start_label
-    from space import Infeasible, sample
-
-    space = dict(separable=True, recipes=True)
-
-    def drawn(trial) -> tuple[object, object]:
-        d = sample(trial, budget, epochs, **space)
-        return d.spec, d.recipe
-
-    starts = [(start_label(attrs), *drawn(optuna.trial.FixedTrial(params)))
-              for params, attrs in start_points(budget, epochs, **space)]
-    draws: list[tuple[str, object, object]] = []
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    while len(draws) < n:
-        trial = study.ask()
-        try:
-            draws.append((f"draw-{trial.number}", *drawn(trial)))
-        except Infeasible:
-            pass
-        study.tell(trial, 0.0)
-    # alternated, so that the designs finished when a long run is stopped are a fair sample of both
+    designs = starts_then_draws(n, budget, epochs, seed, separable=True, recipes=True)
+    starts = [d for d in designs if not d[0].startswith("draw-")]
+    draws = designs[len(starts):]
     mixed = [d for pair in zip(starts, draws) for d in pair]
     return mixed + starts[len(draws):] + draws[len(starts):]
 
@@ -125,17 +107,15 @@ def run_proxy(*, designs: int, budget: int, epochs: int, seed: int, proxies: Seq
 
 
 def _stored(out: Path, header: dict) -> list[dict]:
-    if not out.exists():
+    from search.bench.fidelity import stored_file
+
+    stored = stored_file(out, "proxy")
+    if stored is None:
         return []
-    try:
-        stored = json.loads(out.read_text())
-        records = stored["records"]
-    except (ValueError, KeyError, TypeError):
-        raise UserError(f"{out}: not a proxy file (expected JSON with 'records'); pick another --out") from None
     differ = sorted(k for k, v in header.items() if stored.get(k) != v)
     if differ:
         raise UserError(f"{out} was made with other settings ({', '.join(differ)}); pick another --out")
-    return records
+    return stored["records"]
 
 
 # --- analysis (pure) ----------------------------------------------------------------------------
