@@ -85,3 +85,30 @@ def test_bad_proxies_get_one_line_and_exit_2_before_any_data(tmp_path, monkeypat
     err = capsys.readouterr().err
     assert "--proxies" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "data").exists() and not (tmp_path / "studies").exists()
+
+
+def test_workers_share_the_designs_and_merge_every_run_into_one_file(tmp_path, monkeypatch):
+    # the training is replaced by a stand-in here: this checks the split and the merge, the
+    # runs themselves are the trainer's (tests/test_train.py)
+    import trainers
+
+    calls = []
+
+    def fake_run(key, spec, recipe, data, precision):
+        calls.append(key)
+        return {"val": [99.0], "wall": 1.0, "cpu": 1.0}
+
+    monkeypatch.setattr(P, "train_run", fake_run)
+    monkeypatch.setattr(trainers, "load_data", lambda *a, **k: None)
+    out = tmp_path / "p.json"
+    kw = dict(designs=2, budget=4000, epochs=15, seed=0, proxies=[2], out=out, data_dir="data", device="cpu",
+              workers=2, log=lambda line: None)
+    P.run_proxy(**kw, worker=0)
+    first = len(calls)
+    records = P.run_proxy(**kw, worker=1)
+    designs = P.draw_designs(2, 4000, 15, 0)
+    assert 0 < first < len(calls) == len(designs) * 3  # e2 and two truth seeds per design, each once
+    assert sorted(r["label"] for r in records) == sorted(d[0] for d in designs)
+    assert all(set(r["runs"]) == {"e2", "s1000", "s1001"} for r in records)
+    assert P.run_proxy(**kw, worker=0) == records and len(calls) == len(designs) * 3  # nothing left to run
+    assert json.loads(out.read_text())["proxies"] == [2]

@@ -22,6 +22,8 @@ the ceiling any proxy can reach at this seed noise. The cost is the proxy's CPU 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import random
 import statistics
@@ -75,35 +77,85 @@ def train_run(key: str, spec, recipe, data, precision: str) -> dict:
 
 
 def run_proxy(*, designs: int, budget: int, epochs: int, seed: int, proxies: Sequence[int], out: Path,
-              data_dir: str, device, precision: str = "auto", log: Callable[[str], None] = print) -> list[dict]:
-    """Train every run not yet in `out` (resumable, design by design); return all records."""
+              data_dir: str, device, precision: str = "auto", workers: int = 1, worker: int = 0,
+              log: Callable[[str], None] = print) -> list[dict]:
+    """Train every run not yet in `out` (resumable, design by design); return all records. With
+    `workers`, this process takes every workers-th design from `worker` on, and each run is
+    merged into the file under a lock, so several processes (on a GPU, or one per core) share it."""
     from space import count_params
     from trainers import load_data
 
-    header = {"budget": budget, "epochs": epochs, "seed": seed, "draws": designs, "proxies": list(proxies),
-              "truth_seeds": list(TRUTH_SEEDS), "proxy_seed": PROXY_SEED, "precision": precision}
-    stored = _stored(out, header)
-    by_label = {r["label"]: r for r in stored}
+    header = _header(budget, epochs, seed, designs, proxies, precision)
     keys = run_keys(proxies)
-    todo = [(label, spec, recipe) for label, spec, recipe in draw_designs(designs, budget, epochs, seed)
-            if set(keys) - set(by_label.get(label, {}).get("runs", {}))]
-    if not todo:
-        return stored
-    data = load_data("mnist", data_dir, device, val_size=10_000, log=log)
-    for k, (label, spec, recipe) in enumerate(todo, 1):
-        rec = by_label.setdefault(label, {"label": label, "spec": spec.to_dict(), "recipe": recipe.to_dict(),
-                                          "params": count_params(spec), "runs": {}})
-        if rec not in stored:
-            stored.append(rec)
+    have = {r["label"]: set(r["runs"]) for r in _stored(out, header)}
+    # each worker's share is fixed by the designs' order, not by what is left, so a resumed
+    # run's workers never leave a design to nobody
+    mine = [d for i, d in enumerate(draw_designs(designs, budget, epochs, seed))
+            if i % workers == worker and set(keys) - have.get(d[0], set())]
+    if mine:
+        data = load_data("mnist", data_dir, device, val_size=10_000, log=log)
+    for k, (label, spec, recipe) in enumerate(mine, 1):
         for key in keys:
-            if key in rec["runs"]:
+            if key in have.get(label, set()):
                 continue
-            rec["runs"][key] = train_run(key, spec, recipe, data, precision)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps({**header, "device": str(device), "records": stored}, indent=1))
-            log(f"[{k}/{len(todo)}] {label} {key}: val {rec['runs'][key]['val'][-1]:.2f}% "
-                f"({rec['runs'][key]['wall']:.0f} s)")
-    return stored
+            run = train_run(key, spec, recipe, data, precision)
+            fresh = {"label": label, "spec": spec.to_dict(), "recipe": recipe.to_dict(),
+                     "params": count_params(spec), "runs": {}}
+            with _locked(out):
+                stored = _stored(out, header)
+                rec = next((r for r in stored if r["label"] == label), None)
+                if rec is None:
+                    stored.append(rec := fresh)
+                rec["runs"][key] = run
+                out.write_text(json.dumps({**header, "device": str(device), "records": stored}, indent=1))
+            log(f"[{k}/{len(mine)}] {label} {key}: val {run['val'][-1]:.2f}% ({run['wall']:.0f} s)")
+    return _stored(out, header)
+
+
+def _header(budget: int, epochs: int, seed: int, designs: int, proxies: Sequence[int], precision: str) -> dict:
+    return {"budget": budget, "epochs": epochs, "seed": seed, "draws": designs, "proxies": list(proxies),
+            "truth_seeds": list(TRUTH_SEEDS), "proxy_seed": PROXY_SEED, "precision": precision}
+
+
+@contextlib.contextmanager
+def _locked(out: Path):
+    """Hold an exclusive lock on `out`'s lock file (beside it) while reading and rewriting `out`."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_name(out.name + ".lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _worker(kw: dict) -> None:
+    from search.process import setup_process
+
+    setup_process()
+    torch_threads = kw.pop("threads")
+    if torch_threads:
+        import torch
+
+        torch.set_num_threads(torch_threads)
+    run_proxy(**kw, log=lambda line: print(f"worker {kw['worker']}: {line}", flush=True))
+
+
+def run_workers(workers: int, **kw) -> None:
+    """`workers` processes over the designs (one thread each on CPU; they share a GPU)."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    threads = 1 if kw["device"].type == "cpu" else 0
+    procs = [ctx.Process(target=_worker, args=({**kw, "workers": workers, "worker": w, "threads": threads},))
+             for w in range(workers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    failed = [p.exitcode for p in procs if p.exitcode]
+    if failed:
+        raise UserError(f"bench proxy: worker exit codes {failed}; run the same command to go on")
 
 
 def _stored(out: Path, header: dict) -> list[dict]:
@@ -236,7 +288,7 @@ def parse_proxies(text: str | None) -> list[int]:
 
 
 def bench_proxy(*, designs: int, budget: int, epochs: int, seed: int, out: Path | None, data_dir: str,
-                device: str, proxies: str | None = None, **kw) -> int:
+                device: str, proxies: str | None = None, workers: int = 1, **kw) -> int:
     from search.config import check_budget
     from trainers.loop import resolve_device
 
@@ -246,14 +298,17 @@ def bench_proxy(*, designs: int, budget: int, epochs: int, seed: int, out: Path 
         return 0
     check_budget(budget)
     wanted = parse_proxies(proxies)
-    if designs < 0 or wanted[-1] >= epochs:
-        raise UserError(f"--designs must be >= 0 and --proxies shorter than --epochs {epochs}, "
-                        f"got {designs} and {proxies}")
+    if designs < 0 or wanted[-1] >= epochs or workers < 1:
+        raise UserError(f"--designs must be >= 0, --proxies shorter than --epochs {epochs} and --workers >= 1, "
+                        f"got {designs}, {proxies} and {workers}")
     out = out or Path(f"studies/proxy-b{budget}.json")
     dev = resolve_device(device)
     print(f"proxy: the start points at budget {budget:,} and {designs} random draws, each at {wanted} epochs "
           f"and at {epochs} epochs over seeds {list(TRUTH_SEEDS)}, device {dev}; raw curves -> {out}")
-    records = run_proxy(designs=designs, budget=budget, epochs=epochs, seed=seed, proxies=wanted, out=out,
-                        data_dir=data_dir, device=dev)
+    kw = dict(designs=designs, budget=budget, epochs=epochs, seed=seed, proxies=wanted, out=out,
+              data_dir=data_dir, device=dev)
+    if workers > 1:
+        run_workers(workers, **kw)
+    records = run_proxy(**kw)  # with workers, every run is in the file by now: this only reads it
     print(format_analysis(analyse(records, wanted)))
     return 0
