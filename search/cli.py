@@ -53,7 +53,8 @@ def _search_parser(prog: str = "python -m search", frontier: bool = False) -> ar
     else:
         g.add_argument("--budget", type=int, required=True, help="hard parameter budget; no candidate above it is trained")
     g.add_argument("--trials", type=int, default=100, help="finished (complete or pruned) trials the study should hold")
-    g.add_argument("--epochs", type=int, default=15, help="the protocol: epochs each confirmed and refit design trains")
+    g.add_argument("--epochs", type=int, default=15, help="the protocol: epochs every confirmed and refit design trains, and every "
+                   "search trial too unless --search-epochs")
     g.add_argument("--search-epochs", type=int, default=None, metavar="E",
                    help="epochs each search trial trains: its whole recipe compressed to E (OneCycle over E, a StepLR "
                         "step scaled to E), judged by the pruner within it; default: --epochs. Part of the study's identity")
