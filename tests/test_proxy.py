@@ -112,3 +112,11 @@ def test_workers_share_the_designs_and_merge_every_run_into_one_file(tmp_path, m
     assert all(set(r["runs"]) == {"e2", "s1000", "s1001"} for r in records)
     assert P.run_proxy(**kw, worker=0) == records and len(calls) == len(designs) * 3  # nothing left to run
     assert json.loads(out.read_text())["proxies"] == [2]
+
+
+def test_too_few_finished_designs_are_reported_not_ranked():
+    records = [_record(f"d{i}", 98.0 + i / 10, 97.0 + i / 10) for i in range(P.MIN_DESIGNS)]
+    del records[0]["runs"]["e2"]
+    a = P.analyse(records, P.PROXIES)
+    assert a["rows"] == [] and a["choice"] is None
+    assert "too few to rank" in P.format_analysis(a) and f"(of {P.MIN_DESIGNS} begun)" in P.format_analysis(a)

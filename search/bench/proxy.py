@@ -40,6 +40,7 @@ TRUTH_SEEDS = (1000, 1001)
 PROXIES = (2, 3, 5)
 TOP_KS = (2, 3, 4, 5)
 ORDERS = 2000  # bootstrap draws of the designs, each in a random order
+MIN_DESIGNS = 4  # designs with every run before the analysis ranks anything
 RECALL_GOAL = 0.9  # the top 2 must be among the confirmed in this share of the orders
 
 
@@ -234,6 +235,8 @@ def analyse(records: list[dict], proxies: Sequence[int], orders: int = ORDERS) -
     from search.bench.fidelity import spearman
 
     recs = complete(records, run_keys(proxies))
+    if len(recs) < MIN_DESIGNS:  # no ranking to speak of yet: say how far the runs are
+        return {"designs": len(recs), "of": len(records), "full_cpu_s": 0.0, "rows": [], "choice": None}
     truth_keys = [f"s{s}" for s in TRUTH_SEEDS]
     truth = [statistics.fmean(r["runs"][k]["val"][-1] for k in truth_keys) for r in recs]
     full_cpu = [statistics.fmean(r["runs"][k]["cpu"] for k in truth_keys) for r in recs]
@@ -261,6 +264,9 @@ def choose(rows: list[dict]) -> tuple[str, int] | None:
 
 
 def format_analysis(a: dict) -> str:
+    if not a["rows"]:
+        return (f"{a['designs']} designs with every run (of {a['of']} begun): too few to rank (at least "
+                f"{MIN_DESIGNS}); run the same command to go on")
     lines = [f"{a['designs']} designs with every run (of {a['of']}); 15-epoch run {a['full_cpu_s']:.0f} CPU s on average",
              f"{'epochs':>14} {'spearman':>8} {'kendall':>7} " + " ".join(f"{'top2<=' + str(k):>8}" for k in TOP_KS)
              + f" {'cost':>6}"]
