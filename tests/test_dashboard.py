@@ -70,3 +70,37 @@ def test_dashboard_serves_the_cli_study(tmp_path, data_dir):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_dashboard_serves_a_study_archive(tmp_path):
+    from search.store.archive import write_archive
+
+    url = f"sqlite:///{tmp_path}/s.db"
+    study = optuna.create_study(study_name="kept", storage=url, direction="maximize")
+    for v in (97.5, 98.25):
+        t = study.ask()
+        t.report(v - 1, 1)
+        t.set_user_attr("params", 7992)
+        study.tell(t, v)
+    study.set_user_attr("verdict", ["winner vs seed-004: +0.16 test"])
+    path = write_archive(study._storage, "kept", tmp_path / "archive" / "kept.jsonl")
+    port = free_port()
+    proc = subprocess.Popen([*dashboard_cmd(), str(path), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                [summary] = get_json(f"http://127.0.0.1:{port}/api/studies")["study_summaries"]
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.5)
+        assert summary["study_name"] == "kept"
+        detail = get_json(f"http://127.0.0.1:{port}/api/studies/{summary['study_id']}")
+        assert [t["values"] for t in detail["trials"]] == [[97.5], [98.25]]
+        assert all(t["intermediate_values"] for t in detail["trials"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
