@@ -153,6 +153,7 @@ def test_a_running_trial_is_archived_as_failed_and_a_waiting_one_as_waiting(tmp_
     (["leaderboard", "--study", "x", "--storage", "journal:"], "needs a file"),
     (["archive", "--study", "nothing"], "no study database"),
     (["frontier", "--budgets", "4000,8000", "--storage", "journal:a.jsonl"], "an archive holds one study"),
+    (["--budget", "8000", "--storage", "journal:notes.txt/kept.jsonl"], "archive folder notes.txt is not writable"),
     (["--budget", "8000", "--search-epochs", "0"], "--search-epochs must be 1..--epochs (15)"),
     (["--budget", "8000", "--epochs", "3", "--search-epochs", "4"], "--search-epochs must be 1..--epochs (3)"),
 ])

@@ -11,7 +11,7 @@ from search.config import SearchConfig, default_storage
 from search.errors import UserError
 from search.store.records import has_design, trial_seconds
 from search.store import archive
-from search.store.storage import default_read_storage, open_storage, sqlite_path
+from search.store.storage import check_writable_dir, default_read_storage, open_storage, sqlite_path
 
 ARTIFACT_ATTR = "artifact_dir"  # study attribute: where confirmed weights and exports are stored
 VERDICT_ATTR = "verdict"  # study attribute: one plain line per winner-vs-baseline comparison
@@ -55,6 +55,8 @@ def open_search_storage(cfg: SearchConfig, log=print) -> optuna.storages.RDBStor
     a study the storage lacks but its archive holds is restored from the archive first."""
     check_study_name(cfg.study_name)
     storage = open_storage(cfg.storage, heartbeat=cfg.heartbeat)
+    if cfg.archive:  # it is rewritten after every trial: a folder it cannot go to fails now, not then
+        check_writable_dir(Path(cfg.archive).parent, "archive folder")
     restore_archived(storage, cfg, log)
     check_resumable(storage, cfg)
     return storage
