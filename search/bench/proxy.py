@@ -295,8 +295,10 @@ def parse_proxies(text: str | None) -> list[int]:
 
 def bench_proxy(*, designs: int, budget: int, epochs: int, seed: int, out: Path | None, data_dir: str,
                 device: str, proxies: str | None = None, workers: int = 1, **kw) -> int:
+    from search.bench.fidelity import stored_file
     from search.config import check_budget
     from trainers.loop import resolve_device
+    from trainers.precision import resolve_precision
 
     if kw.get("analyse") is not None:
         stored = json.loads(Path(kw["analyse"]).read_text())
@@ -309,10 +311,14 @@ def bench_proxy(*, designs: int, budget: int, epochs: int, seed: int, out: Path 
                         f"got {designs}, {proxies} and {workers}")
     out = out or Path(f"studies/proxy-b{budget}.json")
     dev = resolve_device(device)
+    # one precision for every run of a file, whichever machine goes on with it: the file's own,
+    # else what auto picks here (fp32 on CUDA and on CPUs without bf16)
+    stored = stored_file(out, "proxy")
+    precision = stored.get("precision", "fp32") if stored else resolve_precision("auto", dev.type)
     print(f"proxy: the start points at budget {budget:,} and {designs} random draws, each at {wanted} epochs "
-          f"and at {epochs} epochs over seeds {list(TRUTH_SEEDS)}, device {dev}; raw curves -> {out}")
+          f"and at {epochs} epochs over seeds {list(TRUTH_SEEDS)}, device {dev}, {precision}; raw curves -> {out}")
     kw = dict(designs=designs, budget=budget, epochs=epochs, seed=seed, proxies=wanted, out=out,
-              data_dir=data_dir, device=dev)
+              data_dir=data_dir, device=dev, precision=precision)
     if workers > 1:
         run_workers(workers, **kw)
     records = run_proxy(**kw)  # with workers, every run is in the file by now: this only reads it
