@@ -249,7 +249,7 @@ def analyse(records: list[dict], proxies: Sequence[int], orders: int = ORDERS) -
         cost = statistics.fmean(r["runs"][key]["cpu"] / c for r, c in zip(recs, full_cpu))
         rows.append({"proxy": label, "spearman": spearman(finals, against), "kendall": kendall(finals, against),
                      "recall": top2_recall(curves, against, schedules, orders=orders), "cost": cost})
-    return {"designs": len(recs), "of": len(records), "full_cpu_s": statistics.fmean(full_cpu) if recs else 0.0,
+    return {"designs": len(recs), "of": len(records), "full_cpu_s": statistics.fmean(full_cpu),
             "rows": rows, "choice": choose(rows)}
 
 

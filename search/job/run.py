@@ -81,8 +81,9 @@ def run_trials(study: optuna.Study, storage, cfg: SearchConfig, data: DeviceData
                 "nothing left to search (raise --timeout to search longer)")
             return
         cfg = replace(cfg, timeout=cfg.timeout - spent)  # what is left, for this run's workers too
-    progress = Progress(cfg.trials, [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()])
-    keeper = Keeper(storage, cfg.study_name, cfg.archive)
+    finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    progress = Progress(cfg.trials, finished)
+    keeper = Keeper(storage, cfg.study_name, cfg.archive, seen=(t.number for t in finished))
 
     def on_trial(t: optuna.trial.FrozenTrial) -> None:
         progress.update(t)

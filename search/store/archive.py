@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -163,10 +164,6 @@ def read_archive(path: Path) -> JournalStorage:
     return storage
 
 
-def archived_study_names(path: Path) -> list[str]:
-    return [s.study_name for s in read_archive(path).get_all_studies()]
-
-
 def restore(path: Path, storage: optuna.storages.BaseStorage, name: str) -> int:
     """Copy study `name` from the archive at `path` into `storage`; the number of trials."""
     src = read_archive(path)
@@ -180,12 +177,14 @@ def restore(path: Path, storage: optuna.storages.BaseStorage, name: str) -> int:
 
 class Keeper:
     """Keeps one study's archive current: rewritten when a trial it has not seen finishes (the
-    search's trial callbacks see a trial many times) and whenever `write` is called. With no path
-    (a config made in code, not by the CLI) it keeps none."""
+    search's trial callbacks see a trial many times, and a resumed search's relay every trial
+    finished before it: `seen` holds those, so they cost no rewrite) and whenever `write` is
+    called. With no path (a config made in code, not by the CLI) it keeps none."""
 
-    def __init__(self, storage: optuna.storages.BaseStorage, name: str, path: Path | str) -> None:
+    def __init__(self, storage: optuna.storages.BaseStorage, name: str, path: Path | str,
+                 seen: Iterable[int] = ()) -> None:
         self.storage, self.name, self.path = storage, name, Path(path) if path else None
-        self.seen: set[int] = set()
+        self.seen: set[int] = set(seen)
 
     def trial(self, t: FrozenTrial) -> None:
         if t.state.is_finished() and t.number not in self.seen:
