@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from search.errors import InputError, UserError
-from space.count import count_params
+from space.budget import Budget
 from space.presets import PRESETS
 from space.recipe import Recipe
 from space.spec import ArchSpec
@@ -48,7 +48,7 @@ def load_design_file(path: Path) -> tuple[ArchSpec, Recipe]:
     return ArchSpec.from_dict(data), Recipe()
 
 
-def resolve(values: tuple[str, ...] | list[str], budget: int, epochs: int,
+def resolve(values: tuple[str, ...] | list[str], budget: int | Budget, epochs: int,
             io: dict[str, int] | None = None) -> list[Baseline]:
     """The designs named by --baseline, checked; a preset by name, anything else a file path.
     `io`: the data's channels, size and classes, checked where known (None: not yet known)."""
@@ -68,9 +68,9 @@ def resolve(values: tuple[str, ...] | list[str], budget: int, epochs: int,
         wrong = {k: getattr(spec, k) for k, v in (io or {}).items() if getattr(spec, k) != v}
         if wrong:
             raise UserError(f"--baseline {value}: made for other images ({wrong}); the data has {io}")
-        n = count_params(spec)
-        if n > budget:
-            raise UserError(f"--baseline {value}: {n:,} params > the budget {budget:,}; nothing over budget is trained")
+        over = (budget if isinstance(budget, Budget) else Budget(budget)).over(spec)
+        if over:
+            raise UserError(f"--baseline {value}: {'; '.join(over)} (the budget); nothing over budget is trained")
         if any(b.label == label for b in out):
             raise UserError(f"--baseline {value}: two baselines named {label!r}; rename one file")
         out.append(Baseline(label, spec, replace(recipe, epochs=epochs)))
@@ -83,5 +83,5 @@ def with_keys(cfg):
     from trainers.datasets import DATASETS
 
     io = IMAGE_IO if cfg.dataset in DATASETS else None  # your own data: checked once it is read
-    keys = tuple(b.key() for b in resolve(cfg.baseline, cfg.budget, cfg.epochs, io))
+    keys = tuple(b.key() for b in resolve(cfg.baseline, cfg.limits, cfg.epochs, io))
     return replace(cfg, baseline_keys=keys)

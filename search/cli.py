@@ -52,6 +52,12 @@ def _search_parser(prog: str = "python -m search", frontier: bool = False) -> ar
                        help="comma-separated budgets, e.g. 2000,4000,6000,8000; --trials and --timeout apply to each")
     else:
         g.add_argument("--budget", type=int, required=True, help="hard parameter budget; no candidate above it is trained")
+    g.add_argument("--max-macs", default=None, metavar="N",
+                   help="hard cap on multiply-accumulates per image (like 1070000 or 1.07M): a draw over it is "
+                   "scaled down to fit or recorded as infeasible, never trained")
+    g.add_argument("--max-ram", default=None, metavar="KB",
+                   help="hard cap on peak activation memory of an int8 inference, in KB of 1,024 bytes: the largest "
+                   "input + output feature maps of any conv or pool, one byte an element (shown by `show`)")
     g.add_argument("--trials", type=int, default=100, help="finished (complete or pruned) trials the study should hold")
     g.add_argument("--epochs", type=int, default=15, help="the protocol: epochs every confirmed and refit design trains, and every "
                    "search trial too unless --search-epochs")
@@ -257,7 +263,7 @@ def cmd_leaderboard(argv: list[str]) -> int:
     study = load_existing(a.study, a.storage)
     cfg = study_config(study)
     rows = leaderboard_rows(study, a.limit)
-    print(format_leaderboard(rows, cfg.budget, target_accuracy(cfg.dataset, cfg.target)))
+    print(format_leaderboard(rows, cfg.limits, target_accuracy(cfg.dataset, cfg.target)))
     print(winner_line(rows))
     for line in verdict_lines(study):
         print(line)
@@ -265,17 +271,24 @@ def cmd_leaderboard(argv: list[str]) -> int:
 
 
 def cmd_export(argv: list[str]) -> int:
-    p = _sub("export", "Export a trial: spec, weights, TorchScript, ONNX and a model card.")
+    p = _sub("export", "Export a trial of a study, or a design trained by `train`: spec, weights, torch.export, "
+             "TorchScript, float32 and int8 ONNX, and a model card with both ONNX models' test accuracy as "
+             "onnxruntime runs them (the int8 model is calibrated on training images only).")
     _study_args(p)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--trial", type=int, default=None, help="trial number")
     g.add_argument("--best", action="store_true", help="the leaderboard's winner (default)")
-    p.add_argument("--out", type=Path, default=None, help="default: studies/<study>-trial<N>")
-    p.add_argument("--data-dir", default=None, help="data for training weights if the trial has none")
+    g.add_argument("--trained", type=Path, default=None, metavar="FOLDER",
+                   help="instead of a study: the --out folder of `python -m search train` (its result.json and weights)")
+    p.add_argument("--out", type=Path, default=None, help="default: studies/<study>-trial<N> (--trained: <FOLDER>-export)")
+    p.add_argument("--data-dir", default=None, help="the data: the test set to measure on, training images to calibrate "
+                   "int8 on, and to train weights if the trial has none (default: the study's)")
     p.add_argument("--device", default="auto")
     a = p.parse_args(argv)
-    from search.commands.export import export_trial
+    from search.commands.export import export_trained, export_trial
 
+    if a.trained is not None:
+        return export_trained(a.trained, a.out, a.data_dir)
     return export_trial(study=a.study, storage=a.storage, trial=a.trial, out=a.out, data_dir=a.data_dir,
                         device=a.device)
 
@@ -283,11 +296,13 @@ def cmd_export(argv: list[str]) -> int:
 def cmd_predict(argv: list[str]) -> int:
     p = _sub("predict", "Classify images (PNG/JPEG, any size) with an exported model.")
     p.add_argument("--model", type=Path, required=True, help="an export folder")
+    p.add_argument("--int8", action="store_true", help="classify with the export's int8 ONNX model in onnxruntime "
+                   "(default: the float32 weights in PyTorch)")
     p.add_argument("images", type=Path, nargs="+")
     a = p.parse_args(argv)
     from search.commands.predict import predict_files
 
-    return predict_files(a.model, a.images)
+    return predict_files(a.model, a.images, use_int8=a.int8)
 
 
 def cmd_archive(argv: list[str]) -> int:

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from search.errors import UserError
-from space.count import family_min_params
+from space.budget import KB, Budget, kb
+from space.count import family_min_macs, family_min_params, family_min_ram
 from trainers.datasets import DATASETS
 from trainers.precision import PRECISIONS
 
@@ -17,8 +18,8 @@ PRUNERS = ("median", "hyperband", "none")
 REFITS = ("winner", "all", "none")
 
 # Fields that define what the objective measures: a study refuses to be resumed with others.
-IDENTITY_FIELDS = ("budget", "dataset", "epochs", "search_epochs", "subset", "val_size", "separable", "baseline_keys", "image_size",
-                   "headless", "recipes")
+IDENTITY_FIELDS = ("budget", "max_macs", "max_ram", "dataset", "epochs", "search_epochs", "subset", "val_size", "separable",
+                   "baseline_keys", "image_size", "headless", "recipes")
 RECIPES = ("sgd-step", "all")
 USER_DATA = ("folder", "npz")  # --dataset folder:PATH, npz:PATH
 
@@ -26,6 +27,8 @@ USER_DATA = ("folder", "npz")  # --dataset folder:PATH, npz:PATH
 @dataclass(frozen=True)
 class SearchConfig:
     budget: int  # hard parameter budget: no candidate with more parameters is ever trained
+    max_macs: int | None = None  # hard cap on multiply-accumulates per image (space.count.count_macs)
+    max_ram: int | None = None  # hard cap on peak int8 activation memory, bytes (space.count.count_ram)
     trials: int = 100  # finished trials the study should hold (complete or pruned)
     epochs: int = 15  # the protocol: epochs of the recipe every confirmed and refit design trains
     search_epochs: int | None = None  # epochs a search trial trains: its recipe compressed to this
@@ -79,10 +82,17 @@ class SearchConfig:
         values = {f.name: getattr(a, f.name) for f in fields(cls) if hasattr(a, f.name)}
         values["baselines"] = not a.no_baselines
         values["baseline"] = tuple(a.baseline or ())  # baseline_keys: search.baselines.with_keys
+        values["max_macs"] = parse_count("--max-macs", a.max_macs, "MACs", 1)
+        values["max_ram"] = parse_count("--max-ram", a.max_ram, "KB", KB)
         values["dataset"] = absolute_dataset(a.dataset)
         values["study_name"] = a.study_name or default_study_name(values["dataset"], a.budget)
         values["storage"], values["archive"] = storages(a.storage, values["study_name"])
         return cls(**values)
+
+    @property
+    def limits(self) -> Budget:
+        """Every hard cap a candidate must fit: parameters, and the device caps given."""
+        return Budget(self.budget, self.max_macs, self.max_ram)
 
     @property
     def trial_epochs(self) -> int:
@@ -153,6 +163,26 @@ def check_dataset(name: str) -> None:
         raise UserError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}, cifar10, folder:PATH, npz:PATH")
 
 
+SUFFIXES = {"k": 1e3, "m": 1e6, "g": 1e9}
+
+
+def parse_count(flag: str, text: str | None, unit: str, scale: int) -> int | None:
+    """`--max-macs 1.07M` -> 1070000; `--max-ram 12.5` (KB) -> 12800 bytes; None stays None."""
+    if text is None:
+        return None
+    value = text.strip().lower()
+    factor = SUFFIXES.get(value[-1:], 1) if value else 1
+    try:
+        number = float(value[:-1] if factor != 1 else value) * factor * scale
+    except ValueError:
+        number = float("nan")
+    if not number == number or number in (float("inf"), float("-inf")):  # nan or inf: not a count
+        raise UserError(f"{flag} must be a number of {unit} (like {'1.07M' if unit == 'MACs' else '16'}), got {text!r}")
+    if number <= 0:
+        raise UserError(f"{flag} must be positive, got {text}")
+    return round(number)
+
+
 def check_budget(budget: int, separable: bool = True) -> None:
     if budget <= 0:
         raise UserError(f"--budget must be a positive number of parameters, got {budget}")
@@ -161,9 +191,19 @@ def check_budget(budget: int, separable: bool = True) -> None:
         raise UserError(f"--budget {budget} is below the smallest design in the search space ({smallest} params)")
 
 
+def check_caps(limits: Budget, separable: bool = True) -> None:
+    """A device cap no design of the space can meet is refused before anything runs."""
+    if limits.macs is not None and limits.macs < (least := family_min_macs(separable=separable)):
+        raise UserError(f"--max-macs {limits.macs:,} is below the cheapest design in the search space ({least:,} MACs)")
+    if limits.ram is not None and limits.ram < (least := family_min_ram(separable=separable)):
+        raise UserError(f"--max-ram {kb(limits.ram)} is below the leanest design in the search space "
+                        f"({kb(least)}, {least:,} bytes of int8 activations)")
+
+
 def validate(cfg: SearchConfig) -> None:
     """Every check that needs no data and no storage, so bad input never touches either."""
     check_budget(cfg.budget, cfg.separable)
+    check_caps(cfg.limits, cfg.separable)
     for name, value, low in (("--trials", cfg.trials, 1), ("--epochs", cfg.epochs, 1),
                              ("--workers", cfg.workers, 1), ("--confirm-seeds", cfg.confirm_seeds, 1),
                              ("--top-k", cfg.top_k, 0), ("--confirm-cap", cfg.confirm_cap, 0),

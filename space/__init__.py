@@ -10,11 +10,15 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from space.budget import Budget
 from space.count import (
     RFRow,
     count_macs,
     count_params,
+    count_ram,
+    family_min_macs,
     family_min_params,
+    family_min_ram,
     final_receptive_field,
     receptive_field,
 )
@@ -39,5 +43,5 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ArchSpec", "Block", "InputError", "SpecError", "Recipe", "RecipeError", "Net", "build", "RFRow", "count_params",
     "count_macs", "receptive_field", "final_receptive_field", "PRESETS", "sample",
-    "Draw", "Infeasible", "family_min_params",
+    "Draw", "Infeasible", "family_min_params", "Budget", "count_ram", "family_min_macs", "family_min_ram",
 ]

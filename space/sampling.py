@@ -1,18 +1,21 @@
-"""Define-by-run sampling of an architecture and a recipe under a hard parameter budget.
+"""Define-by-run sampling of an architecture and a recipe under a hard budget (parameters, and
+optionally MACs and peak memory: `space.budget.Budget`).
 
 The trial draws every width as an integer, the structure (blocks, padding, 1x1 transitions, batch
 norm, bias, dropout, head; with `separable=True` also depthwise-separable blocks) and the recipe. Then the budget is kept by scaling all widths by one
 common factor:
 
-- over budget: the largest factor < 1 whose exact count fits (bisection on the count);
-- `fit="fill"`: the largest factor whose count stays <= fill * budget, growing an under-sized
-  draw as well as shrinking an over-sized one, so most candidates use most of the budget;
+- over budget: the largest factor < 1 whose exact counts fit (bisection: every count grows with
+  the widths);
+- `fit="fill"`: the largest factor whose parameter count stays <= fill * budget (and within the
+  other caps), growing an under-sized draw as well as shrinking an over-sized one, so most
+  candidates use most of the budget;
 - `fit="as_drawn"` and within budget: the widths exactly as drawn.
 
 So each hand design is a point of the space (its widths drawn as they are, fit "as_drawn"), the
 baselines are enqueued with their params and TPE models them like any other trial, and the spec
 stays a pure function of the trial's params. A shape whose feature map would shrink below 1x1
-gets padding on its last blocks. A shape whose narrowest member (every width 4) is over budget
+gets padding on its last blocks. A shape whose narrowest member (every width 4) is over any cap
 raises `Infeasible`; the search records it without training it and it does not count.
 """
 
@@ -23,6 +26,7 @@ from typing import Any
 
 import optuna
 
+from space.budget import Budget
 from space.count import WIDTH_MIN, count_params
 from space.recipe import Recipe
 from space.spec import ArchSpec, Block, SpecError
@@ -69,20 +73,21 @@ def scaled(shape: Shape, scale: float, in_channels: int, in_size: int, num_class
                     **shape.options)
 
 
-def fit_widths(shape: Shape, cap: int, *, grow: bool, **io: int) -> ArchSpec:
-    """The widest scaling of `shape` with count_params <= cap (bisection; count is monotone).
+def fit_widths(shape: Shape, cap: Budget, *, grow: bool, **io: int) -> ArchSpec:
+    """The widest scaling of `shape` within every cap of `cap` (bisection; each count is monotone).
 
     grow=False never scales above the widths as drawn."""
-    if count_params(scaled(shape, 0.0, **io)) > cap:
-        raise Infeasible(f"narrowest member has {count_params(scaled(shape, 0.0, **io))} params > {cap}")
-    if not grow and count_params(scaled(shape, 1.0, **io)) <= cap:
+    over = cap.over(scaled(shape, 0.0, **io))
+    if over:
+        raise Infeasible(f"narrowest member over the budget: {'; '.join(over)}")
+    if not grow and cap.fits(scaled(shape, 1.0, **io)):
         return scaled(shape, 1.0, **io)
     lo, hi = 0.0, 1.0
-    while grow and count_params(scaled(shape, hi, **io)) <= cap and hi < 4096:
+    while grow and cap.fits(scaled(shape, hi, **io)) and hi < 4096:
         lo, hi = hi, hi * 2
     for _ in range(40):
         mid = (lo + hi) / 2
-        if count_params(scaled(shape, mid, **io)) <= cap:
+        if cap.fits(scaled(shape, mid, **io)):
             lo = mid
         else:
             hi = mid
@@ -180,7 +185,7 @@ def sample_recipe(trial: optuna.trial.BaseTrial, epochs: int, natural: bool = Fa
 
 @dataclass(frozen=True)
 class Draw:
-    spec: ArchSpec  # the candidate, count_params(spec) <= budget guaranteed
+    spec: ArchSpec  # the candidate, within every cap of the budget (guaranteed)
     recipe: Recipe
     drawn_params: int | None  # count of the widths as drawn; None if that geometry is invalid
 
@@ -205,7 +210,7 @@ def pad_to_fit(shape: Shape, io: dict[str, int]) -> Shape:
 
 def sample(
     trial: optuna.trial.BaseTrial,
-    budget: int,
+    budget: int | Budget,
     epochs: int,
     *,
     separable: bool = False,
@@ -215,7 +220,8 @@ def sample(
     in_size: int = 28,
     num_classes: int = 10,
 ) -> Draw:
-    """Draw a candidate with count_params <= budget, or raise Infeasible (nothing to train).
+    """Draw a candidate within the budget (a parameter count, or a `Budget` with device caps), or
+    raise Infeasible (nothing to train).
     separable=True widens the space with depthwise-separable blocks (`--separable`), headless=True
     with the head-less end (`--headless`), recipes=True with the optimizer, schedule and label
     smoothing (`--recipes all`)."""
@@ -225,15 +231,16 @@ def sample(
     recipe = sample_recipe(trial, epochs, natural=in_channels >= 3, recipes=recipes)
     io = dict(in_channels=in_channels, in_size=in_size, num_classes=num_classes)
     shape = pad_to_fit(shape, io)
+    limits = budget if isinstance(budget, Budget) else Budget(budget)
     try:
         drawn: int | None = count_params(scaled(shape, 1.0, **io))
         try:
-            spec = fit_widths(shape, max(int(fill * budget), 1), grow=fit == "fill", **io)
+            spec = fit_widths(shape, limits.with_params(max(int(fill * limits.params), 1)), grow=fit == "fill", **io)
         except Infeasible:  # the aim `fill` was too low for this shape; the hard budget may still hold
-            spec = fit_widths(shape, budget, grow=False, **io)
+            spec = fit_widths(shape, limits, grow=False, **io)
     except SpecError as e:
         raise Infeasible(f"invalid geometry: {e}") from None
-    assert count_params(spec) <= budget
+    assert limits.fits(spec)
     return Draw(spec, recipe, drawn)
 
 

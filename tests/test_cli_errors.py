@@ -52,6 +52,15 @@ CASES = [
     (["--budget", "6000", "--precision", "fp8"], ["unknown precision 'fp8'"]),
     (["--budget", "6000", "--refit", "best"], ["unknown --refit 'best'"]),
     (["--budget", "6000", "--target", "120"], ["--target must be"]),
+    (["--budget", "8000", "--max-macs", "0"], ["--max-macs must be positive"]),
+    (["--budget", "8000", "--max-macs", "-5"], ["--max-macs must be positive"]),
+    (["--budget", "8000", "--max-macs", "lots"], ["--max-macs must be a number of MACs", "'lots'"]),
+    (["--budget", "8000", "--max-macs", "1k"], ["below the cheapest design", "30,668 MACs"]),
+    (["--budget", "8000", "--max-ram", "0"], ["--max-ram must be positive"]),
+    (["--budget", "8000", "--max-ram", "-1.5"], ["--max-ram must be positive"]),
+    (["--budget", "8000", "--max-ram", "3"], ["below the leanest design", "3,488 bytes"]),
+    (["--budget", "8000", "--max-ram", "inf"], ["--max-ram must be a number of KB"]),
+    (["frontier", "--budgets", "4000,8000", "--max-macs", "nan"], ["--max-macs must be a number of MACs"]),
     (["show", "--preset", "seed-999"], ["unknown preset 'seed-999'"]),
     (["show", "--study", "nope", "--trial", "1"], ["no study database"]),
     (["leaderboard", "--study", "nope"], ["no study database"]),
@@ -162,11 +171,12 @@ def test_bad_storage_is_answered_before_any_data_is_fetched(tmp_path):
     assert not empty.exists()
 
 
-def test_bad_study_name_is_answered_before_any_data_is_fetched(tmp_path):
+@pytest.mark.parametrize("args, needle", [(["--study-name", "a/b"], "--study-name 'a/b'"),
+                                          (["--max-macs", "20000"], "--max-macs 20,000 is below the cheapest design")])
+def test_bad_study_name_or_cap_is_answered_before_any_data_is_fetched(tmp_path, args, needle):
     empty = tmp_path / "no-data-here"
-    proc = run_cli("--budget", "6000", "--study-name", "a/b", "--data-dir", str(empty), cwd=tmp_path,
-                   env={"BUDGETNAS_OFFLINE": "1"})
-    check_error(proc, "--study-name 'a/b'")
+    proc = run_cli("--budget", "6000", *args, "--data-dir", str(empty), cwd=tmp_path, env={"BUDGETNAS_OFFLINE": "1"})
+    check_error(proc, needle)
     assert not empty.exists() and not (tmp_path / "studies").exists()
 
 

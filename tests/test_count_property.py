@@ -1,7 +1,8 @@
 """Property test over 1,000 random specs from the whole family (every flag, every head, separable
 blocks): count_params == numel of the built model == torchsummary's total; count_macs == the
-multiply-accumulates the built convs perform; forward gives [batch, classes]; the receptive field
-formula matches the one measured by gradients."""
+multiply-accumulates the built convs perform; count_ram == the largest input + output of any conv or
+pool the built model runs, measured by forward hooks; forward gives [batch, classes]; the receptive
+field formula matches the one measured by gradients; a Budget's verdict agrees with the counts."""
 
 import contextlib
 import io
@@ -14,7 +15,8 @@ from torch import nn
 from torchsummary import summary
 
 from space import (
-    ArchSpec, Block, SpecError, build, count_macs, count_params, final_receptive_field, receptive_field,
+    ArchSpec, Block, Budget, SpecError, build, count_macs, count_params, count_ram, final_receptive_field,
+    receptive_field,
 )
 from space.spec import BN_MODES, DROPOUT_SITES, HEADS
 
@@ -72,6 +74,46 @@ def test_counts_match_torch_and_torchsummary_for_1000_specs():
             out = model(torch.zeros(3, spec.in_channels, spec.in_size, spec.in_size))
         assert out.shape == (3, spec.num_classes)
         assert count_macs(spec) == measured_macs(model, spec), spec
+        assert count_ram(spec) == measured_ram(model, spec), spec
+
+
+def measured_ram(model: nn.Module, spec: ArchSpec) -> int:
+    """Per image: the largest input + output element count of any module that writes a new map."""
+    peak = 0
+
+    def hook(_m, inp, out: torch.Tensor) -> None:
+        nonlocal peak
+        peak = max(peak, inp[0][0].numel() + out[0].numel())
+
+    kinds = (nn.Conv2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d)
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
+    with torch.no_grad():
+        model(torch.zeros(1, spec.in_channels, spec.in_size, spec.in_size))
+    for h in handles:
+        h.remove()
+    return peak
+
+
+def test_other_layers_write_no_new_map():
+    """What count_ram leaves out really runs in place or as a view, or folds away: ReLU is in
+    place, dropout and batch norm in eval keep the shape (batch norm folds into its conv for int8),
+    flatten is a view."""
+    for spec in SPECS[:200]:
+        for m in build(spec).modules():
+            if isinstance(m, nn.ReLU):
+                assert m.inplace
+            assert isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.ReLU, nn.BatchNorm2d, nn.Dropout,
+                                  nn.Flatten, nn.Sequential)), type(m)
+
+
+def test_a_budget_judges_each_cap_by_the_exact_counts():
+    rng = random.Random(7)
+    for spec in SPECS[:300]:
+        n, macs, ram = count_params(spec), count_macs(spec), count_ram(spec)
+        assert Budget(n, macs, ram).fits(spec)
+        cap = rng.choice(["params", "macs", "ram"])
+        tight = Budget(n - (cap == "params"), macs - (cap == "macs"), ram - (cap == "ram"))
+        assert len(tight.over(spec)) == 1 and {"params": "params >", "macs": "MACs >", "ram": "RAM"}[cap] in tight.over(spec)[0]
 
 
 def measured_macs(model: nn.Module, spec: ArchSpec) -> int:

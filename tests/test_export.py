@@ -12,10 +12,10 @@ import torch
 from PIL import Image
 
 from conftest import run_cli
-from space import ArchSpec, build, count_params
+from space import ArchSpec, build, count_macs, count_params
 from trainers import load_data
 
-FILES = {"spec.json", "weights.pt", "model.pt2", "model.ts", "model.onnx", "README.md"}
+FILES = {"spec.json", "weights.pt", "model.pt2", "model.ts", "model.onnx", "model-int8.onnx", "README.md"}
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,40 @@ def test_files_and_model_card(exported):
     assert "from the refit on train + val, seed 0" in card and meta["refit"]["train_images"] == 3600
     assert "training them now" not in proc.stdout  # confirmed weights were reused, found from elsewhere
     assert "Warning" not in proc.stderr and "deprecated" not in proc.stderr, proc.stderr
+    assert "WARNING" not in proc.stderr + proc.stdout, proc.stderr  # the quantizer's log stays quiet
+    assert meta["macs"] == count_macs(ArchSpec.from_dict(meta["spec"])) and f"{meta['macs']:,} MACs" in card
+    assert f"{meta['ram']:,} bytes" in card and "## As deployed" in card
+
+
+def onnx_accuracy(path, x, y) -> float:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    logits = np.concatenate([sess.run(None, {"image": x[i:i + 1000].numpy()})[0] for i in range(0, len(x), 1000)])
+    return round(float((logits.argmax(1) == y.numpy()).mean()) * 100, 2)
+
+
+def test_int8_model_is_quantized_and_measured_as_the_card_says(exported, data_dir):
+    """model-int8.onnx holds int8 weights and runs int8 convs in onnxruntime; its test accuracy and
+    the float32 model's, measured again here on all 10,000 test images, are the card's."""
+    import onnx
+
+    _, folder, _ = exported
+    meta = json.loads((folder / "spec.json").read_text())
+    card = (folder / "README.md").read_text()
+    x, y = normalized_test(data_dir, meta)
+    deployed = meta["deployed"]
+    assert deployed["images"] == 10_000 and deployed["calibration_images"] == 1024
+    assert onnx_accuracy(folder / "model.onnx", x, y) == deployed["float32"]
+    assert onnx_accuracy(folder / "model-int8.onnx", x, y) == deployed["int8"]
+    assert f"{deployed['float32']:.2f}%" in card and f"{deployed['int8']:.2f}%" in card
+    assert f"{deployed['int8_bytes']:,}" in card and deployed["int8_bytes"] == (folder / "model-int8.onnx").stat().st_size
+    graph = onnx.load(str(folder / "model-int8.onnx")).graph
+    ops = {n.op_type for n in graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+    int8_weights = [i for i in graph.initializer if i.data_type == onnx.TensorProto.INT8 and len(i.dims) == 4]
+    assert len(int8_weights) == sum(1 for n in graph.node if n.op_type == "Conv")  # every conv's weights
+    assert deployed["float32"] - deployed["int8"] <= 1.0  # a tiny 2-epoch model; the zoo holds the 0.2 bar
 
 
 def test_onnx_matches_pytorch_on_the_test_set(exported, data_dir):
@@ -126,6 +160,32 @@ def test_predict_on_png_files(exported, data_dir, tmp_path):
     assert len(got) == 30
     assert sum(g == d for g, d in zip(got, direct)) >= 27
     assert sum(g == l for g, l in zip(got, labels)) >= 25
+    proc = run_cli("predict", "--int8", "--model", str(folder), *map(str, paths), cwd=cwd, check=True)
+    by_int8 = [int(line.split(": ")[1].split()[0]) for line in proc.stdout.strip().splitlines()]
+    assert len(by_int8) == 30 and sum(a == b for a, b in zip(by_int8, got)) >= 27
+
+
+def test_a_design_trained_by_the_train_command_exports_too(tmp_path, data_dir):
+    """train --out DIR, then export --trained DIR: the same files, a card that says how the weights
+    were trained, and the accuracy measured on the test set."""
+    run_cli("train", "--preset", "seed-004", "--epochs", "1", "--subset", "2000", "--data-dir", str(data_dir),
+            "--out", str(tmp_path / "run"), cwd=tmp_path, check=True)
+    proc = run_cli("export", "--trained", str(tmp_path / "run"), "--out", str(tmp_path / "zoo" / "s4"),
+                   "--data-dir", str(data_dir), cwd=tmp_path, check=True)
+    folder = tmp_path / "zoo" / "s4"
+    assert FILES <= {p.name for p in folder.iterdir()}
+    meta = json.loads((folder / "spec.json").read_text())
+    card = (folder / "README.md").read_text()
+    assert meta["trained"]["command"].startswith("python -m search train --preset seed-004") and meta["trained"]["seed"] == 0
+    assert "python -m search train --spec spec.json --fit-on all --epochs 1 --seed 0" in card
+    assert "## As deployed" in card and "8,000 parameters" in card
+    model, _ = reference(folder)
+    x, y = normalized_test(data_dir, meta)
+    with torch.no_grad():  # onnxruntime's float32 figure is PyTorch's on the whole test set
+        assert abs(meta["deployed"]["float32"] - (model(x).argmax(1) == y).float().mean().item() * 100) <= 0.01
+    assert meta["deployed"]["images"] == 10_000 and "int8" in proc.stdout
+    bad = run_cli("export", "--trained", str(tmp_path), "--out", str(tmp_path / "x"), cwd=tmp_path)
+    assert bad.returncode == 2 and "not a train output folder" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_exported_files_attached_to_the_trial(exported):

@@ -60,7 +60,7 @@ def test_report_renders_in_headless_chromium(tmp_path, data_dir):
     errors = re.search(r'<pre id="js-errors"[^>]*>(.*?)</pre>', dom, re.S)
     assert errors is not None and errors.group(1).strip() == "", errors.group(1) if errors else dom[:500]
     n_plots = text.count('<div class="plot">')
-    assert n_plots == 7
+    assert n_plots == 9
     for i in range(n_plots):  # every plot div was turned into a plotly graph with its SVG
         div = re.search(rf'<div[^>]*id="plot{i}"[^>]*>', dom)
         assert div is not None and "js-plotly-plot" in div.group(0), f"plot{i} was not rendered"

@@ -2,20 +2,22 @@ import optuna
 import pytest
 
 from conftest import run_cli
-from space import Infeasible, count_params, family_min_params, sample
+from space import (
+    Budget, Infeasible, count_macs, count_params, count_ram, family_min_macs, family_min_params, family_min_ram, sample,
+)
 from space import PRESETS
 from space.sampling import FILL_RANGE
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
-def draws(budget: int, n: int, seed: int = 0):
+def draws(budget: int | Budget, n: int, seed: int = 0, **space: bool):
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     out = []
     for _ in range(n):
         trial = study.ask()
         try:
-            out.append(sample(trial, budget, 15))
+            out.append(sample(trial, budget, 15, **space))
         except Infeasible as e:
             out.append(e)
         study.tell(trial, 0.0)
@@ -28,6 +30,52 @@ def test_every_draw_is_within_budget(budget):
     feasible = [d for d in results if not isinstance(d, Infeasible)]
     assert feasible, "no feasible draw at all"
     assert all(count_params(d.spec) <= budget for d in feasible)
+
+
+SEED_004_MACS = 1_069_104  # seed-004's own cost: a device cap its notebook design just meets
+
+
+@pytest.mark.parametrize("cap", [Budget(8000, macs=SEED_004_MACS), Budget(8000, ram=8 * 1024),
+                                 Budget(8000, macs=400_000, ram=6 * 1024)])
+def test_every_draw_keeps_every_device_cap(cap):
+    """The caps are as hard as the parameter budget: every draw fits all of them, and draws the
+    caps bind are scaled down to them rather than refused (so most draws still train)."""
+    results = draws(cap, 150, seed=1, separable=True)
+    feasible = [d for d in results if not isinstance(d, Infeasible)]
+    assert len(feasible) >= 0.5 * len(results)
+    assert all(cap.fits(d.spec) for d in feasible)
+    assert all(count_params(d.spec) <= 8000 for d in feasible)
+    if cap.macs:  # the cap binds: uncapped, many of the same draws cost more
+        uncapped = [d for d in draws(8000, 150, seed=1, separable=True) if not isinstance(d, Infeasible)]
+        assert sum(count_macs(d.spec) > cap.macs for d in uncapped) >= 10
+        assert max(count_macs(d.spec) for d in feasible) >= 0.9 * cap.macs  # fitted up to it, not far below
+    if cap.ram:
+        assert max(count_ram(d.spec) for d in feasible) >= 0.8 * cap.ram
+
+
+def test_infeasible_draws_say_which_cap():
+    results = draws(Budget(8000, ram=family_min_ram(separable=True) + 200), 60, seed=2, separable=True)
+    reasons = [str(r) for r in results if isinstance(r, Infeasible)]
+    assert reasons and any("peak RAM" in r for r in reasons)
+
+
+@pytest.mark.parametrize("separable", [False, True])
+def test_the_cheapest_and_leanest_designs_the_cap_checks_allow_are_drawn(separable):
+    """family_min_macs and family_min_ram are met by a design the sampler draws (the smallest shape,
+    its head after the pool); one MAC or byte less and that shape is infeasible."""
+    params = {"n_blocks": 2, "b0_convs": 1, "b0_pad": 0, "b0_has_transition": False, "b1_convs": 1,
+              "head_in": 12, "b1_pad": 0, "b0_w0": 4, "head": "gap_conv", "head_hidden": 0, "bn": "plain",
+              "bn_after_relu": False, "conv_bias": False, "dropout": 0.0, "dropout_at": "conv", "fit": "fill",
+              "fill": 1.0, "batch_size": 128, "lr": 0.05, "momentum": 0.9, "step_size": 8, "gamma": 0.1,
+              "rotate": 0.0, "scale": 0.0, "translate": 0.0}
+    if separable:
+        params.update(b0_separable=False, b1_separable=True)
+    macs, ram = family_min_macs(separable=separable), family_min_ram(separable=separable)
+    d = sample(optuna.trial.FixedTrial(params), Budget(8000, macs=macs, ram=ram), 15, separable=separable)
+    assert (count_macs(d.spec), count_ram(d.spec)) == (macs, ram)
+    for cap in (Budget(8000, macs=macs - 1), Budget(8000, ram=ram - 1)):
+        with pytest.raises(Infeasible):
+            sample(optuna.trial.FixedTrial(params), cap, 15, separable=separable)
 
 
 def test_draws_use_most_of_the_budget():

@@ -217,6 +217,43 @@ def test_over_budget_candidate_is_never_built(tmp_path, data_dir, monkeypatch):
     assert any("infeasible" in t.user_attrs for t in study.trials)
 
 
+def test_device_caps_bind_every_trained_candidate_and_the_study(tmp_path, data_dir, monkeypatch):
+    """With --max-macs and --max-ram every model the trainer builds fits both (a spy on build); a
+    preset that fits the parameters but not the caps starts fitted, not as a baseline; the caps
+    are the study's identity; the leaderboard shows each design's MACs and peak memory."""
+    from search.config import SearchConfig
+    from search.job.run import run_search
+    from space import Budget, build as real_build
+
+    cap = Budget(8000, macs=300_000, ram=8 * 1024)
+    built = []
+
+    def spy(spec):
+        assert cap.fits(spec), cap.over(spec)
+        built.append(spec)
+        return real_build(spec)
+
+    monkeypatch.setattr(sys.modules["trainers.loop"], "build", spy)
+    monkeypatch.chdir(tmp_path)
+    cfg = SearchConfig(budget=8000, max_macs=cap.macs, max_ram=cap.ram, trials=4, epochs=1, subset=500,
+                       data_dir=str(data_dir), study_name="caps", storage=f"sqlite:///{tmp_path}/studies/caps.db",
+                       sampler="random", top_k=0, seed=3)
+    run_search(cfg, log=lambda *a: None)
+    study = optuna.load_study(study_name="caps", storage=cfg.storage)
+    assert len(built) == 4 and not any("baseline" in t.user_attrs for t in study.trials)
+    assert study.trials[0].user_attrs["start"] == "seed-004 fitted"  # 8,000 params, but 1.07 M MACs
+    assert all(t.user_attrs["macs"] <= cap.macs and t.user_attrs["ram"] <= cap.ram for t in counted(study))
+    args = ["--budget", "8000", "--trials", "5", "--epochs", "1", "--subset", "500", "--data-dir", str(data_dir),
+            "--study-name", "caps", "--max-ram", "8"]
+    proc = run_cli(*args, "--max-macs", "400k", cwd=tmp_path)
+    assert proc.returncode == 2 and "max_macs=300000 (asked 400000)" in proc.stderr
+    assert len(counted(optuna.load_study(study_name="caps", storage=cfg.storage))) == 4
+    board = run_cli("leaderboard", "--study", "caps", cwd=tmp_path, check=True).stdout
+    assert "MACs" in board and "RAM KB" in board and "at most 300,000 MACs, peak RAM at most 8.0 KB" in board
+    first = counted(study)[0].user_attrs
+    assert f"{first['macs'] / 1e6:.2f}M" in board and f"{first['ram'] / 1024:.1f}" in board
+
+
 def test_objective_refuses_an_over_budget_candidate(tmp_path, small_data, monkeypatch):
     """Even if sampling broke its promise, the objective would not train the candidate."""
     import search.job.objective as obj

@@ -163,7 +163,7 @@ def test_an_over_budget_baseline_exits_2_before_anything_is_trained(tmp_path):
     path = headless_design(tmp_path / "big.json", blocks=[{"widths": [64, 64], "pool": True}, {"widths": [64, 64, 10]}])
     proc = run_cli(*ARGS, "--trials", "2", "--data-dir", str(tmp_path / "nodata"), "--baseline", str(path),
                    cwd=tmp_path)
-    assert proc.returncode == 2 and "params > the budget 8,000" in proc.stderr
+    assert proc.returncode == 2 and "params > 8,000 (the budget)" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "studies").exists() and not (tmp_path / "nodata").exists()
 

@@ -1,11 +1,13 @@
-"""Text descriptions of a design: torchsummary's table, the receptive-field table, params, MACs."""
+"""Text descriptions of a design: torchsummary's table, the receptive-field table, params, MACs,
+peak int8 activation memory."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 
-from space.count import count_macs, count_params, receptive_field
+from space.budget import kb
+from space.count import count_macs, count_params, count_ram, receptive_field
 from space.model import build
 from space.recipe import Recipe
 from space.spec import ArchSpec
@@ -30,7 +32,9 @@ def rf_table(spec: ArchSpec) -> str:
 
 def describe_design(spec: ArchSpec, recipe: Recipe | None, label: str) -> str:
     parts = [f"design {label} (digest {spec.digest()})", summary_table(spec), "", "receptive field", rf_table(spec), "",
-             f"params: {count_params(spec):,}", f"MACs:   {count_macs(spec):,} per image"]
+             f"params: {count_params(spec):,}", f"MACs:   {count_macs(spec):,} per image",
+             f"RAM:    {count_ram(spec):,} bytes ({kb(count_ram(spec))}) peak activations of an int8 inference "
+             "(largest input + output of any conv or pool)"]
     if recipe is not None:
         parts.append("recipe: " + ", ".join(f"{k}={v}" for k, v in recipe.to_dict().items()))
     return "\n".join(parts)

@@ -56,6 +56,7 @@ def train_design(spec: ArchSpec, recipe: Recipe, label: str, *, epochs: int, see
     from trainers.data import load_data
     from trainers.datasets import target_accuracy
     from trainers.loop import consistency, first_epoch_at, resolve_device, retrain
+    from trainers.precision import resolve_precision
 
     recipe = replace(recipe, epochs=epochs)
     dev = resolve_device(device)
@@ -85,7 +86,9 @@ def train_design(spec: ArchSpec, recipe: Recipe, label: str, *, epochs: int, see
     torch.save(run.state_dict, out / "weights.pt")
     (out / "result.json").write_text(json.dumps({
         "spec": spec.to_dict(), "recipe": recipe.to_dict(), "seed": seed, "dataset": dataset,
-        "subset": subset, "fit_on": fit_on, "val_size": val_size, "device": str(dev), "command": " ".join(["python -m search"] + sys.argv[1:]),
+        "subset": subset, "data_seed": seed if data_seed is None else data_seed, "image_size": image_size,
+        "fit_on": fit_on, "train_images": images, "val_size": val_size, "device": str(dev), "precision": resolve_precision(precision, dev.type),
+        "command": " ".join(["python -m search"] + sys.argv[1:]),
         "test_acc": test, "wall_seconds": round(wall, 1), **run.result.to_dict(),
     }, indent=1))
     print(f"saved weights and results to {out}")

@@ -6,9 +6,12 @@
         model.pt2     torch.export program: torch.export.load(path).module(), no budgetnas needed
         model.ts      TorchScript (while torch still has it): torch.jit.load(path)
         model.onnx    ONNX (input "image" float [N, C, H, W] normalized, output "logits")
-        README.md     the model card
+        model-int8.onnx  the same, statically quantized to int8 (search/commands/int8.py)
+        README.md     the model card, with both ONNX models' test accuracy measured by onnxruntime
 
-Inputs to model.pt2 / model.ts / model.onnx are normalized images: (pixels / 255 - mean) / std.
+Inputs to model.pt2 / model.ts / the ONNX models are normalized images: (pixels / 255 - mean) / std.
+A study's trial is exported with `--study`; a design trained by `python -m search train` with
+`--trained FOLDER` (the zoo's models are made so).
 """
 
 from __future__ import annotations
@@ -32,7 +35,10 @@ from search.store.storage import check_writable_dir, open_annotating_storage
 from search.store.study import (
     artifact_dir, load_existing, stored_data_facts, study_config, trained_trial, verdict_lines,
 )
-from space.count import count_macs, count_params, final_receptive_field
+from search.commands import int8
+from search.commands.int8 import Measured
+from space.budget import Budget, kb
+from space.count import count_macs, count_params, count_ram, final_receptive_field
 from space.model import build
 from space.recipe import Recipe
 from space.spec import ArchSpec
@@ -55,9 +61,9 @@ def pick_trial(study: optuna.Study, number: int | None) -> FrozenTrial:
 def checked_design(study: optuna.Study, trial: FrozenTrial) -> tuple[ArchSpec, Recipe]:
     """The trial's design, re-checked against the study's budget before anything is trained."""
     spec, recipe = records.design(trial)
-    budget, params = study_config(study).budget, count_params(spec)
-    if params > budget:
-        raise UserError(f"trial {trial.number}'s stored spec has {params} params > the study's budget {budget}; "
+    over = study_config(study).limits.over(spec)
+    if over:
+        raise UserError(f"trial {trial.number}'s stored spec has {'; '.join(over)} (the study's budget); "
                         "refusing to train or export it")
     return spec, recipe
 
@@ -77,19 +83,13 @@ def stored_weights(trial: FrozenTrial, store_dir: Path) -> tuple[dict, str, str]
     return None
 
 
-def train_weights(study: optuna.Study, spec: ArchSpec, recipe: Recipe, data_dir: str | None,
-                  device: str) -> tuple[dict, str]:
+def train_weights(study: optuna.Study, spec: ArchSpec, recipe: Recipe, data) -> tuple[dict, str]:
     """Train the weights exactly as confirmation's seed 0 does: training split, seed CONFIRM_SEED_BASE.
     Returns them and the precision they were trained in."""
-    from trainers.loop import resolve_device, retrain
+    from trainers.loop import retrain
     from trainers.precision import resolve_precision
 
-    cfg = study_config(study)
-    dev = resolve_device(device)
-    precision = resolve_precision(cfg.precision, dev.type)
-    from trainers.data import load_data
-
-    data = load_data(**{**cfg.data_args(), "data_dir": data_dir or cfg.data_dir}, device=dev, log=print)
+    precision = resolve_precision(study_config(study).precision, data.train.x.device.type)
     print(f"this trial has no confirmed weights: training them now as confirmation does, on {len(data.train):,} "
           f"images ({recipe.epochs} epochs, seed {CONFIRM_SEED_BASE}, {precision})")
     run = retrain(spec, recipe, data, seed=CONFIRM_SEED_BASE, precision=precision,
@@ -139,38 +139,36 @@ def reproduce_lines(study: optuna.Study, recipe: Recipe, precision: str, fit_on:
     return f"{search_cmd}\n{train_cmd}   # these weights: {images}, seed {CONFIRM_SEED_BASE}"
 
 
-def model_card(study: optuna.Study, trial: FrozenTrial, spec: ArchSpec, recipe: Recipe, trained_here: bool,
-               precision: str, fit_on: str) -> str:
-    cfg = study_config(study)
-    facts = stored_data_facts(study)
-    c = records.confirm_record(trial)
-    if c:
-        acc = (f"{c['test_acc_mean']:.2f}% ± {c['test_acc_std']:.2f} over {c['seeds']} seeds "
-               f"(min {c['test_acc_min']:.2f}%, worst of the last 3 epochs {c['consistency']:.2f}%, "
-               f"first epoch at >= {c['target']}%: {c['first_epoch_at_target'] or 'never'}); "
-               f"validation {c['val_acc_mean']:.2f}% ± {c['val_acc_std']:.2f}; "
-               f"trained on {c['train_images']:,} images")
-    else:
-        acc = "not confirmed (weights trained at export time; see the log of that run)"
-    r = records.refit_record(trial)
-    refit = (f"{r['test_acc_mean']:.2f}% ± {r['test_acc_std']:.2f} test over {r['seeds']} seeds (min "
-             f"{r['test_acc_min']:.2f}%), trained on {r['train_images']:,} images (train + val)") if r else "not refit"
-    source = {"all": "from the refit on train + val, seed 0", "train": "from the confirmation run, seed 0"}[fit_on]
-    return f"""# {study.study_name} trial {trial.number}
+def costs_line(spec: ArchSpec, budget: Budget | None = None) -> str:
+    ram = count_ram(spec)
+    return (f"{count_params(spec):,} parameters{f' (budget {budget})' if budget else ''}, {count_macs(spec):,} MACs per "
+            f"image, peak activation memory of an int8 inference {ram:,} bytes ({kb(ram)}: the largest input + output "
+            f"of any conv or pool), receptive field {final_receptive_field(spec)} px at the global pool input.")
 
-{count_params(spec):,} parameters (budget {cfg.budget:,}), {count_macs(spec):,} MACs per image,
-receptive field {final_receptive_field(spec)} px at the global pool input.
 
-- validation accuracy in the search: {trial.value if trial.value is not None else '-'}%
-- test accuracy: {acc}
-- after the refit: {refit}
-- weights: {'trained at export time as confirmation trains seed 0' if trained_here else source}
+def deployed_section(m: Measured | None) -> str:
+    """Both ONNX models' test accuracy as onnxruntime runs them, their sizes, and the int8 loss."""
+    if m is None:
+        return f"## As deployed\n\nNo int8 model: {int8.available()}.\n"
+    loss = (f"**int8 loses {m.loss:.2f} points, more than {int8.NOTABLE_LOSS}**: its activations' ranges, calibrated "
+            "on training images, leave too few levels for this network; the float32 model is the one to ship "
+            "where that matters." if m.loss > int8.NOTABLE_LOSS else
+            f"int8 {'loses' if m.loss > 0 else 'gains'} {abs(m.loss):.2f} points (within {int8.NOTABLE_LOSS}).")
+    return f"""## As deployed
 
-## Verdict
+Test accuracy measured by {m.runtime} on the {m.images:,} test images (it chose nothing):
 
-{chr(10).join(f'- {line}' for line in verdict_lines(study)) or '- none stored (no confirmed baseline to compare with)'}
+| model | file | bytes | test accuracy |
+|---|---|---:|---:|
+| float32 | model.onnx | {m.float32_bytes:,} | {m.float32:.2f}% |
+| int8: static, per-channel 7-bit weights, activations calibrated on {m.calibration_images:,} training images | {int8.INT8_FILE} | {m.int8_bytes:,} | {m.int8:.2f}% |
 
-## Use
+{loss}
+"""
+
+
+def use_section(spec: ArchSpec, facts: dict) -> str:
+    return f"""## Use
 
 Inputs are {spec.in_channels}x{spec.in_size}x{spec.in_size} images scaled to [0, 1], then normalized
 with mean {facts["mean"]} and std {facts["std"]} (per channel). Outputs are
@@ -179,19 +177,17 @@ with mean {facts["mean"]} and std {facts["std"]} (per channel). Outputs are
 ```python
 import torch
 model = torch.export.load("model.pt2").module()         # no budgetnas needed
-# or: torch.jit.load("model.ts"); onnxruntime.InferenceSession("model.onnx")
+# or: torch.jit.load("model.ts"); onnxruntime.InferenceSession("model.onnx") (or "{int8.INT8_FILE}")
 # or: from space import ArchSpec, build; build(spec).load_state_dict(torch.load("weights.pt", weights_only=True))
 ```
 
-`python -m search predict --model <this folder> image.png` classifies image files.
+`python -m search predict --model <this folder> image.png` classifies image files (`--int8`: with the
+int8 model, in onnxruntime).
+"""
 
-## Reproduce
 
-```
-{reproduce_lines(study, recipe, precision, fit_on)}
-```
-
-## Recipe
+def design_sections(spec: ArchSpec, recipe: Recipe) -> str:
+    return f"""## Recipe
 
 {chr(10).join(f'- {k}: {v}' for k, v in recipe.to_dict().items())}
 
@@ -209,6 +205,82 @@ model = torch.export.load("model.pt2").module()         # no budgetnas needed
 """
 
 
+def model_card(study: optuna.Study, trial: FrozenTrial, spec: ArchSpec, recipe: Recipe, trained_here: bool,
+               precision: str, fit_on: str, measured: Measured | None) -> str:
+    cfg = study_config(study)
+    facts = stored_data_facts(study)
+    c = records.confirm_record(trial)
+    if c:
+        acc = (f"{c['test_acc_mean']:.2f}% ± {c['test_acc_std']:.2f} over {c['seeds']} seeds "
+               f"(min {c['test_acc_min']:.2f}%, worst of the last 3 epochs {c['consistency']:.2f}%, "
+               f"first epoch at >= {c['target']}%: {c['first_epoch_at_target'] or 'never'}); "
+               f"validation {c['val_acc_mean']:.2f}% ± {c['val_acc_std']:.2f}; "
+               f"trained on {c['train_images']:,} images")
+    else:
+        acc = "not confirmed (weights trained at export time; see the log of that run)"
+    r = records.refit_record(trial)
+    refit = (f"{r['test_acc_mean']:.2f}% ± {r['test_acc_std']:.2f} test over {r['seeds']} seeds (min "
+             f"{r['test_acc_min']:.2f}%), trained on {r['train_images']:,} images (train + val)") if r else "not refit"
+    source = {"all": "from the refit on train + val, seed 0", "train": "from the confirmation run, seed 0"}[fit_on]
+    return f"""# {study.study_name} trial {trial.number}
+
+{costs_line(spec, cfg.limits)}
+
+- validation accuracy in the search: {trial.value if trial.value is not None else '-'}%
+- test accuracy: {acc}
+- after the refit: {refit}
+- weights: {'trained at export time as confirmation trains seed 0' if trained_here else source}
+
+## Verdict
+
+{chr(10).join(f'- {line}' for line in verdict_lines(study)) or '- none stored (no confirmed baseline to compare with)'}
+
+{deployed_section(measured)}
+{use_section(spec, facts)}
+## Reproduce
+
+```
+{reproduce_lines(study, recipe, precision, fit_on)}
+```
+
+{design_sections(spec, recipe)}"""
+
+
+def retrain_line(result: dict, recipe: Recipe) -> str:
+    """The train command that remakes these weights from this folder's spec.json (which holds the
+    design and recipe the run trained, wherever its own spec came from)."""
+    subset = (f" --subset {result['subset']} --data-seed {result.get('data_seed', result['seed'])}"
+              if result.get("subset") else "")
+    return (f"python -m search train --spec spec.json --fit-on {result.get('fit_on', 'all')} --epochs {recipe.epochs} "
+            f"--seed {result['seed']} --dataset {result['dataset']} --val-size {result.get('val_size', 10_000)} "
+            f"--precision {result.get('precision', 'fp32')}{subset} --out <that folder>")
+
+
+def trained_card(title: str, spec: ArchSpec, recipe: Recipe, result: dict, facts: dict,
+                 measured: Measured | None) -> str:
+    """The card of a design trained by `python -m search train` (no study behind it)."""
+    images = "train + val" if result.get("fit_on") == "all" else "the training split"
+    count = f"{result['train_images']:,} images" if result.get("train_images") else f"a subset of {result.get('subset')}"
+    test = result.get("test_acc") or []
+    return f"""# {title}
+
+{costs_line(spec)}
+
+- weights: trained on {images} ({count}), seed {result["seed"]}, {recipe.epochs} epochs,
+  {result.get("precision", "fp32")}; test accuracy after the last epoch in PyTorch: {f"{test[-1]:.2f}%" if test else "-"}
+
+{deployed_section(measured)}
+{use_section(spec, facts)}
+## Reproduce
+
+```
+{retrain_line(result, recipe)}
+python -m search export --trained <that folder> --out <this folder>
+```
+
+{design_sections(spec, recipe)}"""
+
+
 def attach(storage, trial: FrozenTrial, files: list[Path], store_dir: Path) -> list[str]:
     """Attach exported files to the trial in the artifact store (optuna-dashboard shows them)."""
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
@@ -219,9 +291,50 @@ def attach(storage, trial: FrozenTrial, files: list[Path], store_dir: Path) -> l
             for f in files]
 
 
+def load_export_data(data_args: dict, data_dir: str | None, device: str = "cpu", whole: bool = True):
+    """The data the design was made with. whole=True: every test image to measure on (a study made
+    on a --subset measured on a sample), training images to calibrate on; whole=False: as the
+    study saw it, to train on."""
+    from trainers.data import load_data
+    from trainers.loop import resolve_device
+
+    args = {**data_args, "data_dir": data_dir or data_args["data_dir"], **({"subset": None} if whole else {})}
+    return load_data(**args, device=resolve_device(device), log=print)
+
+
+def write_models(model: torch.nn.Module, spec: ArchSpec, out: Path, data, norm: dict) -> tuple[list[str], Measured | None]:
+    """weights.pt, model.pt2, model.ts, model.onnx and model-int8.onnx in `out`; the ONNX models'
+    test accuracy (None without onnxruntime's quantization tools, said on one line)."""
+    model.eval()
+    torch.save(model.state_dict(), out / "weights.pt")
+    names = ["weights.pt", "model.pt2"]
+    write_torch_export(model, spec, out / "model.pt2")
+    if write_torchscript(model, out / "model.ts"):
+        names.append("model.ts")
+    write_onnx(model, spec, out / "model.onnx")
+    names.append("model.onnx")
+    missing = int8.available()
+    if missing:
+        print(f"no int8 model: {missing}")
+        return names, None
+    measured = int8.quantize_and_measure(model, spec, out, data.train.x, data.test.x, data.test.y,
+                                         norm["mean"], norm["std"])
+    print(f"test accuracy in {measured.runtime} on {measured.images:,} images: float32 {measured.float32:.2f}%, "
+          f"int8 {measured.int8:.2f}% ({measured.int8_bytes:,} bytes)")
+    return names + [int8.INT8_FILE], measured
+
+
+def design_meta(spec: ArchSpec, recipe: Recipe, facts: dict, dataset: str, measured: Measured | None) -> dict:
+    """spec.json's keys every export has (predict reads spec, normalize, classes, dataset)."""
+    return {"spec": spec.to_dict(), "recipe": recipe.to_dict(), "params": count_params(spec), "macs": count_macs(spec),
+            "ram": count_ram(spec), "normalize": {"mean": facts["mean"], "std": facts["std"]},
+            "classes": facts["classes"], "dataset": dataset, "deployed": measured.to_dict() if measured else None}
+
+
 def export_trial(*, study: str, storage: str | None, trial: int | None, out: Path | None,
                  data_dir: str | None, device: str) -> int:
-    """Write a trial's files (spec, weights, torch.export, TorchScript, ONNX, card) and attach them."""
+    """Write a trial's files (spec, weights, torch.export, TorchScript, ONNX float32 and int8, card)
+    and attach them."""
     from search.store.storage import default_read_storage
 
     url = storage or default_read_storage(study)
@@ -234,32 +347,63 @@ def export_trial(*, study: str, storage: str | None, trial: int | None, out: Pat
     store_dir = artifact_dir(st, url)
     stored = stored_weights(t, store_dir)
     trained_here = stored is None
+    cfg = study_config(st)
     if stored is None:
-        state, precision = train_weights(st, spec, recipe, data_dir, device)
+        state, precision = train_weights(st, spec, recipe, load_export_data(cfg.data_args(), data_dir, device, whole=False))
         fit_on = "train"
     else:
         state, fit_on, precision = stored
     model = build(spec)
     model.load_state_dict(state)
-    model.eval()
     facts = stored_data_facts(st)
+    names, measured = write_models(model, spec, out, load_export_data(cfg.data_args(), data_dir), facts)
     (out / "spec.json").write_text(json.dumps({
-        "spec": spec.to_dict(), "recipe": recipe.to_dict(), "params": count_params(spec),
-        "normalize": {"mean": facts["mean"], "std": facts["std"]}, "classes": facts["classes"],
-        "dataset": study_config(st).dataset, "study": st.study_name, "trial": t.number,
+        **design_meta(spec, recipe, facts, cfg.dataset, measured), "study": st.study_name, "trial": t.number,
         "confirm": records.confirm_record(t) or None, "refit": records.refit_record(t) or None,
     }, indent=1))
-    torch.save(model.state_dict(), out / "weights.pt")
-    names = ["spec.json", "weights.pt", "model.pt2"]
-    write_torch_export(model, spec, out / "model.pt2")
-    if write_torchscript(model, out / "model.ts"):
-        names.append("model.ts")
-    write_onnx(model, spec, out / "model.onnx")
-    (out / "README.md").write_text(model_card(st, t, spec, recipe, trained_here, precision, fit_on))
-    files = [out / n for n in (*names, "model.onnx", "README.md")]
+    (out / "README.md").write_text(model_card(st, t, spec, recipe, trained_here, precision, fit_on, measured))
+    files = [out / n for n in ("spec.json", *names, "README.md")]
     print(f"exported trial {t.number} ({count_params(spec):,} params) to {out}: " + ", ".join(f.name for f in files))
     if url.startswith(SCHEME):  # a private copy of the archive: nothing to attach the files to
         return 0
     attach(annotating, t, files, store_dir)
     print(f"attached to the trial; view: optuna-dashboard {shlex.quote(url)} --artifact-dir {store_dir}")
     return 0
+
+
+def export_trained(folder: Path, out: Path | None, data_dir: str | None) -> int:
+    """Export what `python -m search train` saved in `folder` (result.json and weights.pt)."""
+    from search.config import SearchConfig
+
+    folder = Path(folder)
+    try:
+        result = json.loads((folder / "result.json").read_text())
+        state = torch.load(folder / "weights.pt", weights_only=True)
+    except (FileNotFoundError, NotADirectoryError):
+        raise UserError(f"{folder} is not a train output folder (no result.json and weights.pt); "
+                        "run `python -m search train ... --out FOLDER` first") from None
+    except (json.JSONDecodeError, RuntimeError) as e:
+        raise UserError(f"{folder}: unreadable training output ({type(e).__name__})") from None
+    spec, recipe = ArchSpec.from_dict(result["spec"]), Recipe.from_dict(result["recipe"])
+    out = Path(out) if out else Path("studies") / f"{folder.name}-export"
+    check_writable_dir(out, "output folder")
+    data_args = SearchConfig(budget=count_params(spec), dataset=result["dataset"], subset=result.get("subset"),
+                             val_size=result.get("val_size", 10_000), image_size=result.get("image_size"),
+                             seed=result.get("data_seed", result["seed"])).data_args()
+    data = load_export_data(data_args, data_dir)
+    model = build(spec)
+    model.load_state_dict(state)
+    facts = {"mean": list(data.mean), "std": list(data.std), "classes": list(data.classes)}
+    if not result.get("train_images") and not result.get("subset"):  # saved before train recorded it
+        result["train_images"] = len(data.train) + (len(data.val) if result.get("fit_on", "all") == "all" else 0)
+    names, measured = write_models(model, spec, out, data, facts)
+    (out / "spec.json").write_text(json.dumps({**design_meta(spec, recipe, facts, result["dataset"], measured),
+                                               "trained": {k: result.get(k) for k in TRAINED_KEYS}}, indent=1))
+    (out / "README.md").write_text(trained_card(out.name, spec, recipe, result, facts, measured))
+    files = [out / n for n in ("spec.json", *names, "README.md")]
+    print(f"exported {folder} ({count_params(spec):,} params) to {out}: " + ", ".join(f.name for f in files))
+    return 0
+
+
+# what an export of a trained design keeps of its training run
+TRAINED_KEYS = ("command", "seed", "data_seed", "fit_on", "train_images", "subset", "val_size", "precision", "device", "wall_seconds")

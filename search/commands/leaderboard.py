@@ -9,6 +9,7 @@ import optuna
 from search.store import records
 from search.store.records import start_label
 from search.store.selection import rank_key, ranked
+from space.budget import KB, Budget
 from trainers.datasets import DATASETS
 
 
@@ -21,7 +22,7 @@ def leaderboard_rows(study: optuna.Study, limit: int = 10) -> list[dict]:
         rows.append({
             "trial": t.number, "params": records.params(t), "val_acc": val,
             "val_std": c.get("val_acc_std") if confirmed else None, "search_val": t.value,
-            "baseline": start_label(t.user_attrs), "macs": records.macs(t),
+            "baseline": start_label(t.user_attrs), "macs": records.macs(t), "ram": records.ram(t),
             "test_mean": c.get("test_acc_mean") if confirmed else None, "test_std": c.get("test_acc_std"),
             "test_min": c.get("test_acc_min"), "consistency": c.get("consistency"),
             "first_at_target": c.get("first_epoch_at_target"), "seeds": c.get("seeds") if confirmed else None,
@@ -39,22 +40,32 @@ def _pm(mean: float | None, std: float | None) -> str:
     return "-" if mean is None else f"{mean:.2f} ± {std:.2f}"
 
 
-def format_leaderboard(rows: list[dict], budget: int | None = None, target: float | None = None) -> str:
+def _mega(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1e6:.2f}M"
+
+
+def _kb(n: int | None) -> str:
+    return "-" if n is None else f"{n / KB:.1f}"
+
+
+def format_leaderboard(rows: list[dict], budget: Budget | int | None = None, target: float | None = None) -> str:
+    budget = Budget(budget) if isinstance(budget, int) else budget
     target = target if target is not None else DATASETS["mnist"].target
     at = f"@{target:g}"
-    head = (f"{'#':>3} {'trial':>5} {'params':>7} {'val %':>7} {'test % (mean±std)':>18} "
+    head = (f"{'#':>3} {'trial':>5} {'params':>7} {'MACs':>6} {'RAM KB':>6} {'val %':>7} {'test % (mean±std)':>18} "
             f"{'min':>6} {'last3':>6} {at:>6} {'refit test %':>14}  note")
     lines = [head, "-" * len(head)]
     for i, r in enumerate(rows, 1):
         lines.append(
-            f"{i:>3} {r['trial']:>5} {_fmt(r['params'], 'd'):>7} {_fmt(r['val_acc'], '.2f'):>7} "
+            f"{i:>3} {r['trial']:>5} {_fmt(r['params'], 'd'):>7} {_mega(r['macs']):>6} {_kb(r['ram']):>6} "
+            f"{_fmt(r['val_acc'], '.2f'):>7} "
             f"{_pm(r['test_mean'], r['test_std']):>18} {_fmt(r['test_min'], '.2f'):>6} "
             f"{_fmt(r['consistency'], '.2f'):>6} {_fmt(r['first_at_target']):>6} {_pm(r['refit_mean'], r['refit_std']):>14}  "
             f"{r['baseline']}"
             + (f" ({r['seeds']} seeds{', stopped by the race' if r['raced_out'] else ''})" if r["seeds"] else "")
         )
     if budget is not None:
-        lines.append(f"budget: {budget} params; ranked by val = mean validation accuracy over the confirmation "
+        lines.append(f"budget: {budget}; MACs per image; RAM KB = peak int8 activation memory; ranked by val = mean validation accuracy over the confirmation "
                      "seeds (search validation if not confirmed); test is reported, never used to rank; "
                      f"last3 = worst test accuracy over the last 3 epochs of any seed; {at} = first epoch "
                      f"at >= {target:g}% test; refit test = mean test accuracy after training again on "

@@ -59,7 +59,8 @@ def as_read(img: Image.Image, channels: int, size: int) -> np.ndarray:
     return a[None] if a.ndim == 2 else a.transpose(2, 0, 1)
 
 
-def predict_images(model: torch.nn.Module, meta: dict, images: list[Image.Image]) -> list[tuple[str, float]]:
+def model_inputs(meta: dict, images: list[Image.Image]) -> torch.Tensor:
+    """Image files -> the normalized float [N, C, H, W] batch every exported model takes."""
     spec = ArchSpec.from_dict(meta["spec"])
     if meta.get("dataset", "mnist") in ("mnist", "fashion-mnist"):
         x = torch.from_numpy(np.stack([mnist_like(im) for im in images]))[:, None]
@@ -67,14 +68,35 @@ def predict_images(model: torch.nn.Module, meta: dict, images: list[Image.Image]
         x = torch.from_numpy(np.stack([as_read(im, spec.in_channels, spec.in_size) for im in images]))
     norm = meta["normalize"]
     mean, std = (torch.as_tensor(norm[k], dtype=torch.float32).reshape(1, -1, 1, 1) for k in ("mean", "std"))
-    with torch.no_grad():
-        probs = torch.softmax(model((x - mean) / std), dim=1)
-    conf, label = probs.max(1)
-    classes = meta.get("classes") or [str(i) for i in range(spec.num_classes)]
+    return (x - mean) / std
+
+
+def labelled(meta: dict, logits: torch.Tensor) -> list[tuple[str, float]]:
+    conf, label = torch.softmax(logits, dim=1).max(1)
+    classes = meta.get("classes") or [str(i) for i in range(ArchSpec.from_dict(meta["spec"]).num_classes)]
     return [(classes[i], c) for i, c in zip(label.tolist(), conf.tolist())]
 
 
-def predict_files(folder: Path, paths: list[Path]) -> int:
+def predict_images(model: torch.nn.Module, meta: dict, images: list[Image.Image]) -> list[tuple[str, float]]:
+    with torch.no_grad():
+        return labelled(meta, model(model_inputs(meta, images)))
+
+
+def predict_int8(folder: Path, meta: dict, images: list[Image.Image]) -> list[tuple[str, float]]:
+    """The same, by the int8 ONNX model in onnxruntime (the runtime its accuracy was measured in)."""
+    from search.commands import int8
+
+    path = Path(folder) / int8.INT8_FILE
+    if not path.is_file():
+        raise UserError(f"{folder} has no {int8.INT8_FILE}; export it again with onnxruntime installed "
+                        "(pip install 'budgetnas[onnx]')")
+    missing = int8.available()
+    if missing:
+        raise UserError(f"--int8 needs onnxruntime: {missing}")
+    return labelled(meta, torch.from_numpy(int8.onnx_logits(path, model_inputs(meta, images).numpy())))
+
+
+def predict_files(folder: Path, paths: list[Path], use_int8: bool = False) -> int:
     model, meta = load_export(folder)
     images = []
     for p in paths:
@@ -82,6 +104,7 @@ def predict_files(folder: Path, paths: list[Path]) -> int:
             images.append(Image.open(p))
         except (FileNotFoundError, UnidentifiedImageError, IsADirectoryError) as e:
             raise UserError(f"{p}: not a readable image ({type(e).__name__})") from None
-    for p, (label, conf) in zip(paths, predict_images(model, meta, images)):
+    answers = predict_int8(folder, meta, images) if use_int8 else predict_images(model, meta, images)
+    for p, (label, conf) in zip(paths, answers):
         print(f"{p}: {label} ({conf:.1%})")
     return 0

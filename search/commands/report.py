@@ -31,8 +31,12 @@ def fig_history(trials) -> go.Figure:
     return fig.update_layout(title="Optimization history", xaxis_title="trial", yaxis_title="validation accuracy (%)")
 
 
-def fig_pareto(trials, budget: int) -> go.Figure:
-    d = rd.params_vs_accuracy(trials)
+AXES = {"params": "parameters", "macs": "MACs per image", "ram": "peak int8 activation memory (bytes)"}
+
+
+def fig_pareto(trials, cap: int | None, cost: str = "params") -> go.Figure:
+    """Validation accuracy against a cost (params, macs or ram), the cap drawn where there is one."""
+    d = rd.cost_vs_accuracy(trials, cost)
     pts, front = d["points"], d["front"]
     fig = go.Figure([
         go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="markers", name="trials",
@@ -40,8 +44,9 @@ def fig_pareto(trials, budget: int) -> go.Figure:
         go.Scatter(x=[p[0] for p in front], y=[p[1] for p in front], mode="lines+markers", name="Pareto front",
                    line={"shape": "hv"}),
     ])
-    fig.add_vline(x=budget, line_dash="dash", annotation_text=f"budget {budget:,}")
-    return fig.update_layout(title="Parameters vs validation accuracy", xaxis_title="parameters",
+    if cap is not None:
+        fig.add_vline(x=cap, line_dash="dash", annotation_text=f"cap {cap:,}")
+    return fig.update_layout(title=f"{AXES[cost].capitalize()} vs validation accuracy", xaxis_title=AXES[cost],
                              yaxis_title="validation accuracy (%)")
 
 
@@ -99,7 +104,8 @@ def fig_confirmed(trials, target: float) -> go.Figure:
 def build_html(study: optuna.Study) -> str:
     trials = study.get_trials(deepcopy=False)
     cfg = study_config(study)
-    figs = [fig_history(trials), fig_anytime(trials), fig_pareto(trials, cfg.budget), fig_importance(study),
+    figs = [fig_history(trials), fig_anytime(trials), fig_pareto(trials, cfg.budget),
+            fig_pareto(trials, cfg.max_macs, "macs"), fig_pareto(trials, cfg.max_ram, "ram"), fig_importance(study),
             fig_curves(trials), fig_parallel(trials), fig_confirmed(trials, target_accuracy(cfg.dataset, cfg.target))]
     parts = [pio.to_html(f, full_html=False, include_plotlyjs="inline" if i == 0 else False, div_id=f"plot{i}")
              for i, f in enumerate(figs)]
@@ -112,7 +118,7 @@ def build_html(study: optuna.Study) -> str:
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(study.study_name)}</title>
 {ERROR_TRAP}</head><body style="font-family:sans-serif;max-width:1100px;margin:auto">
 <h1>Study {html.escape(study.study_name)}</h1>
-<p>budget {cfg.budget:,} parameters, {cfg.dataset}, {cfg.epochs} epochs per trial, {n} trained trials.</p>
+<p>budget {html.escape(str(cfg.limits))}, {cfg.dataset}, {cfg.epochs} epochs per trial, {n} trained trials.</p>
 {verdict}
 <pre id="js-errors" style="color:red"></pre>
 {''.join(f'<div class="plot">{p}</div>' for p in parts)}

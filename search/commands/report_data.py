@@ -33,8 +33,14 @@ def pareto_front(points: Sequence[tuple[int, float, int]]) -> list[tuple[int, fl
     return front
 
 
-def params_vs_accuracy(trials: Sequence[FrozenTrial]) -> dict:
-    pts = [(records.params(t), t.value, t.number) for t in completed(trials) if records.params(t) is not None]
+COSTS = {"params": records.params, "macs": records.macs, "ram": records.ram}  # what a trial's cost can be
+
+
+def cost_vs_accuracy(trials: Sequence[FrozenTrial], cost: str = "params") -> dict:
+    """(cost, validation, trial) of each completed trial and their Pareto front; cost: params,
+    macs or ram (peak int8 activation bytes)."""
+    read = COSTS[cost]
+    pts = [(read(t), t.value, t.number) for t in completed(trials) if read(t) is not None]
     return {"points": pts, "front": pareto_front(pts)}
 
 

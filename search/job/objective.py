@@ -59,7 +59,7 @@ def candidate(trial: optuna.Trial, cfg: SearchConfig, data: DeviceData) -> tuple
         spec, recipe = fixed
         return spec, recipe, records.record_candidate(trial, spec, recipe, cfg.budget, None)
     try:
-        draw = sample(trial, cfg.budget, cfg.epochs, **cfg.space(), **data.io)
+        draw = sample(trial, cfg.limits, cfg.epochs, **cfg.space(), **data.io)
     except Infeasible as e:
         records.mark_infeasible(trial, str(e))
         raise optuna.TrialPruned(f"infeasible draw, not trained: {e}") from None
@@ -79,9 +79,10 @@ def make_objective(cfg: SearchConfig, data: DeviceData, on_epoch: EpochHook | No
 
     def _run(trial: optuna.Trial) -> float:
         _refuse_surplus(trial, cfg.trials)
-        spec, recipe, params = candidate(trial, cfg, data)
-        if params > cfg.budget:  # the hard promise: checked right before any training
-            raise OverBudget(f"{params} params > budget {cfg.budget}")
+        spec, recipe, _ = candidate(trial, cfg, data)
+        over = cfg.limits.over(spec)
+        if over:  # the hard promise: checked right before any training
+            raise OverBudget("; ".join(over))
         recipe = recipe.compressed(cfg.trial_epochs)  # the record keeps the protocol's recipe
         curve: list[float] = []
         seconds: list[float] = []

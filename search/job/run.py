@@ -44,15 +44,15 @@ def _epochs_phrase(cfg: SearchConfig) -> str:
 def run_search(cfg: SearchConfig, log=print, data: DeviceData | None = None) -> int:
     """The search; `data` already loaded (the frontier shares one load between its budgets)."""
     validate(cfg)  # 1. every check that needs no data and no storage
-    resolve(cfg.baseline, cfg.budget, cfg.epochs)  # each --baseline readable, a design, within budget
+    resolve(cfg.baseline, cfg.limits, cfg.epochs)  # each --baseline readable, a design, within budget
     device = resolve_device(cfg.device)
     storage = open_search_storage(cfg, log)  # a bad storage or a mismatched study: answered before any data
     t0 = time.monotonic()
     data = data or load_data(**cfg.data_args(), device=device, log=log)  # 1. the data on the device, once
-    resolve(cfg.baseline, cfg.budget, cfg.epochs, data.io)  # ... and made for these images
+    resolve(cfg.baseline, cfg.limits, cfg.epochs, data.io)  # ... and made for these images
     study = create_or_resume(storage, cfg, data.io)  # 2. baselines and start points first
     study.set_user_attr(DATA_ATTR, data_facts(data))  # what export and predict need to know
-    log(f"study {cfg.study_name!r} in {cfg.storage}: budget {cfg.budget} params, {cfg.trials} trials "
+    log(f"study {cfg.study_name!r} in {cfg.storage}: budget {cfg.limits}, {cfg.trials} trials "
         f"x {_epochs_phrase(cfg)} on {cfg.dataset} ({len(data.train)} train / {len(data.val)} val images), "
         f"device {device}, {cfg.workers} worker(s)")
     run_trials(study, storage, cfg, data, log)  # 3-4. sample, train, prune
@@ -61,7 +61,7 @@ def run_search(cfg: SearchConfig, log=print, data: DeviceData | None = None) -> 
         confirm_and_refit(cfg, data, log)  # 5-7. race the finalists, the verdict, the winner on every image
     final = load_existing(cfg.study_name, cfg.storage)
     rows = leaderboard_rows(final)
-    log(format_leaderboard(rows, cfg.budget, target_accuracy(cfg.dataset, cfg.target)))
+    log(format_leaderboard(rows, cfg.limits, target_accuracy(cfg.dataset, cfg.target)))
     log(winner_line(rows))
     for line in verdict_lines(final):
         log(line)
@@ -158,7 +158,9 @@ def run_frontier(cfgs: list[SearchConfig], log=print) -> int:
     points = frontier_points(studies)
     log(format_frontier(points, target))
     out = write_frontier_figure(points, target, frontier_figure_path(cfgs)).resolve()
+    by_macs = write_frontier_figure(points, target, out.with_name(f"{out.stem}-macs.html"), x="macs")
     for study in studies:
         study.set_user_attr(FRONTIER_ATTR, str(out))
-    log(f"frontier figure: {out}; wall time per budget: {', '.join(walls)}; total {time.monotonic() - t0:.0f}s")
+    log(f"frontier figure: {out} (against MACs: {by_macs.name}); wall time per budget: {', '.join(walls)}; "
+        f"total {time.monotonic() - t0:.0f}s")
     return 0

@@ -13,6 +13,7 @@ from search.job.policy import make_pruner, make_sampler
 from search.store import records
 from search.store.records import start_label
 from search.store.study import open_or_create
+from space.budget import Budget
 from space.count import count_params
 from space.presets import PRESETS
 from space.sampling import CONVS_RANGE, HEAD_IN, design_params
@@ -26,12 +27,12 @@ from space.sampling import CONVS_RANGE, HEAD_IN, design_params
 START_RECIPE = dict(optimizer="adam", schedule="onecycle", lr=0.01)
 
 
-def start_points(budget: int, epochs: int, separable: bool = False, presets: bool = True,
+def start_points(budget: int | Budget, epochs: int, separable: bool = False, presets: bool = True,
                  own: list[Baseline] | tuple = (), io: dict[str, int] | None = None, *, headless: bool = False,
                  recipes: bool = False) -> list[tuple[dict, dict]]:
     """(params, user_attrs) of the trials a study starts from.
 
-    A preset that fits the budget is enqueued as drawn: a baseline, always confirmed. Every other
+    A preset that fits the budget (every cap of it) is enqueued as drawn: a baseline, always confirmed. Every other
     one is enqueued with `fit="fill"` at the whole budget, so the sampler scales its widths to fit:
     a start point TPE learns from, ranked like any sampled design. Least scaled first. With
     `separable`, each preset also starts a separable variant (`separable_variant`), and with
@@ -41,6 +42,7 @@ def start_points(budget: int, epochs: int, separable: bool = False, presets: boo
     is a fitted start point, and on natural images the sampler draws its augmentation.
     """
     io = io or IMAGE_IO
+    limits = budget if isinstance(budget, Budget) else Budget(budget)
     natural = io["in_channels"] >= 3
     space = dict(separable=separable, headless=headless, recipes=recipes)
     baselines, fitted, separated = [], [], []
@@ -48,7 +50,7 @@ def start_points(budget: int, epochs: int, separable: bool = False, presets: boo
         recipe = replace(recipe, epochs=epochs)
         start = replace(recipe, **START_RECIPE) if recipes else recipe
         params = _without_warp(design_params(spec, start, **space), natural)
-        if io == IMAGE_IO and count_params(spec) <= budget:
+        if io == IMAGE_IO and limits.fits(spec):
             baselines.append((_without_warp(design_params(spec, recipe, **space), natural), {records.BASELINE: name}))
         else:
             fitted.append(({**params, "fit": "fill", "fill": 1.0}, {records.START: f"{name} fitted"}))
@@ -98,7 +100,7 @@ def headless_variant(params: dict, n_blocks: int) -> dict | None:
             f"b{last}_w{convs - 1}": params[HEAD_IN], "fit": "fill", "fill": 1.0}
 
 
-def enqueue_missing_starts(study: optuna.Study, budget: int, epochs: int, separable: bool = False,
+def enqueue_missing_starts(study: optuna.Study, budget: int | Budget, epochs: int, separable: bool = False,
                            presets: bool = True, own: list[Baseline] | tuple = (),
                            io: dict[str, int] | None = None, **space: bool) -> list[str]:
     """Enqueue each start point (baselines first) unless a trial of it finished, runs or waits.
@@ -122,6 +124,6 @@ def create_or_resume(storage, cfg: SearchConfig, io: dict[str, int] | None = Non
     study = open_or_create(storage, cfg, make_sampler(cfg.sampler, cfg.seed, cfg.trials),
                            make_pruner(cfg.pruner, cfg.trial_epochs))
     space = cfg.space()
-    enqueue_missing_starts(study, cfg.budget, cfg.epochs, space.pop("separable"), cfg.baselines,
-                           resolve(cfg.baseline, cfg.budget, cfg.epochs, io), io, **space)
+    enqueue_missing_starts(study, cfg.limits, cfg.epochs, space.pop("separable"), cfg.baselines,
+                           resolve(cfg.baseline, cfg.limits, cfg.epochs, io), io, **space)
     return study

@@ -11,14 +11,14 @@ from __future__ import annotations
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from space.count import count_macs, count_params, final_receptive_field
+from space.count import count_macs, count_params, count_ram, final_receptive_field
 from space.recipe import Recipe
 from space.spec import ArchSpec
 
 CONFIRM_SEED_BASE = 1000  # confirmation, refit and export seeds differ from every search seed
 
 # keys of the trial's user attributes
-SPEC, RECIPE, PARAMS, MACS = "spec", "recipe", "params", "macs"
+SPEC, RECIPE, PARAMS, MACS, RAM = "spec", "recipe", "params", "macs", "ram"  # RAM: peak int8 activation bytes
 VAL_CURVE, EPOCH_SECONDS, DRAWN_PARAMS = "val_acc", "epoch_seconds", "drawn_params"
 BASELINE, START = "baseline", "start"  # a hand design that fits the budget / any other start point
 FIXED_DESIGN = "design"  # a baseline outside the sampled space: {"spec", "recipe"} trained as it is
@@ -93,6 +93,14 @@ def macs(t: FrozenTrial) -> int | None:
     return t.user_attrs.get(MACS)
 
 
+def ram(t: FrozenTrial) -> int | None:
+    """Peak int8 activation bytes (space.count.count_ram); counted from the spec for trials stored
+    before the search recorded it."""
+    if RAM in t.user_attrs:
+        return t.user_attrs[RAM]
+    return count_ram(ArchSpec.from_dict(t.user_attrs[SPEC])) if SPEC in t.user_attrs else None
+
+
 def val_curve(t: FrozenTrial) -> list[float]:
     """The search's validation accuracy after each epoch the trial trained."""
     return t.user_attrs.get(VAL_CURVE) or []
@@ -124,7 +132,7 @@ def record_candidate(trial: optuna.Trial, spec: ArchSpec, recipe: Recipe, budget
     """Store what the trial trains; return its exact parameter count."""
     n = count_params(spec)
     attrs = {SPEC: spec.to_dict(), RECIPE: recipe.to_dict(), "digest": spec.digest(), PARAMS: n,
-             MACS: count_macs(spec), "receptive_field": final_receptive_field(spec),
+             MACS: count_macs(spec), RAM: count_ram(spec), "receptive_field": final_receptive_field(spec),
              "budget_use": round(n / budget, 4)}
     if drawn_params is not None:
         attrs[DRAWN_PARAMS] = drawn_params

@@ -1,0 +1,75 @@
+"""The zoo (studies/zoo/): the recorded winners, shipped. Each runs with no training, and holds on
+the MNIST test set the accuracy its card states, as float32 and as int8."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import ROOT, run_cli
+from space import ArchSpec, Budget, build, count_macs, count_params, count_ram
+from trainers import load_data
+
+ZOO = ROOT / "studies" / "zoo"
+FOLDERS = sorted(p for p in ZOO.iterdir() if (p / "spec.json").is_file()) if ZOO.is_dir() else []
+# Another CPU's kernels may round a borderline image's logits the other way: a few of 10,000.
+SAME = 0.05
+
+
+@pytest.fixture(scope="module")
+def test_set(data_dir):
+    data = load_data("mnist", data_dir, "cpu")
+    return data.test.x, data.test.y
+
+
+def onnx_accuracy(path, x: np.ndarray, y: np.ndarray) -> float:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    logits = np.concatenate([sess.run(None, {"image": x[i:i + 1000]})[0] for i in range(0, len(x), 1000)])
+    return float((logits.argmax(1) == y).mean()) * 100
+
+
+def test_the_zoo_ships_the_headline_budgets():
+    assert {"mnist-b8000", "mnist-b4000"} <= {f.name for f in FOLDERS}
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
+def test_each_zoo_model_holds_the_accuracy_its_card_states(folder, test_set):
+    meta = json.loads((folder / "spec.json").read_text())
+    card = (folder / "README.md").read_text()
+    spec = ArchSpec.from_dict(meta["spec"])
+    budget = int(folder.name.rsplit("-b", 1)[1])
+    assert Budget(budget).fits(spec) and meta["params"] == count_params(spec)
+    assert (meta["macs"], meta["ram"]) == (count_macs(spec), count_ram(spec))
+    mean, std = (torch.tensor(meta["normalize"][k]).reshape(1, -1, 1, 1) for k in ("mean", "std"))
+    x = ((test_set[0].float() / 255 - mean) / std)
+    y = test_set[1]
+    deployed = meta["deployed"]
+    assert deployed["images"] == len(y) == 10_000
+    float32 = onnx_accuracy(folder / "model.onnx", x.numpy(), y.numpy())
+    int8 = onnx_accuracy(folder / "model-int8.onnx", x.numpy(), y.numpy())
+    assert abs(float32 - deployed["float32"]) <= SAME and abs(int8 - deployed["int8"]) <= SAME, (float32, int8)
+    model = build(spec)
+    model.load_state_dict(torch.load(folder / "weights.pt", weights_only=True))
+    with torch.no_grad():
+        assert abs((model.eval()(x).argmax(1) == y).float().mean().item() * 100 - deployed["float32"]) <= SAME
+    assert f"{deployed['float32']:.2f}%" in card and f"{deployed['int8']:.2f}%" in card
+    # int8 within 0.2 points, or the card says how much it loses
+    assert deployed["float32"] - deployed["int8"] <= 0.2 or "more than 0.2" in card
+    shipped = sum((folder / n).stat().st_size for n in ("spec.json", "weights.pt", "model.onnx", "model-int8.onnx"))
+    assert shipped < 150_000, shipped  # tens of kilobytes
+
+
+def test_predict_with_a_zoo_model_trains_nothing(tmp_path, test_set):
+    x, y = test_set
+    paths = []
+    for i in range(12):
+        paths.append(tmp_path / f"digit{i}.png")
+        Image.fromarray(x[i, 0].numpy()).save(paths[-1])
+    for extra in ([], ["--int8"]):
+        proc = run_cli("predict", *extra, "--model", str(ZOO / "mnist-b8000"), *map(str, paths), cwd=tmp_path, check=True)
+        got = [int(line.split(": ")[1].split()[0]) for line in proc.stdout.strip().splitlines()]
+        assert sum(g == int(t) for g, t in zip(got, y[:12])) >= 11 and "epoch" not in proc.stdout
