@@ -85,7 +85,8 @@ class SearchConfig:
         values["max_macs"] = parse_count("--max-macs", a.max_macs, "MACs", 1)
         values["max_ram"] = parse_count("--max-ram", a.max_ram, "KB", KB)
         values["dataset"] = absolute_dataset(a.dataset)
-        values["study_name"] = a.study_name or default_study_name(values["dataset"], a.budget)
+        values["study_name"] = a.study_name or default_study_name(values["dataset"], a.budget, values["max_macs"],
+                                                                  values["max_ram"])
         values["storage"], values["archive"] = storages(a.storage, values["study_name"])
         return cls(**values)
 
@@ -120,7 +121,7 @@ def frontier_configs(a: argparse.Namespace) -> list[SearchConfig]:
                         "under studies/archive/ by itself")
     out = []
     for budget in a.budgets:
-        name = f"{a.study_name}-b{budget}" if a.study_name else default_study_name(a.dataset, budget)
+        name = f"{a.study_name}-b{budget}" if a.study_name else None  # None: from_args's default name
         out.append(SearchConfig.from_args(argparse.Namespace(**{**vars(a), "budget": budget, "study_name": name})))
     return out
 
@@ -131,10 +132,12 @@ def absolute_dataset(name: str) -> str:
     return f"{kind}:{Path(path).expanduser().resolve()}" if kind in USER_DATA and path else name
 
 
-def default_study_name(dataset: str, budget: int) -> str:
-    """<dataset>-b<budget>; for your own data the folder's or file's name stands for the data set."""
+def default_study_name(dataset: str, budget: int, max_macs: int | None = None, max_ram: int | None = None) -> str:
+    """<dataset>-b<budget>, then any caps (-macs1.07M, -ram12KB), so a capped search does not
+    collide with the uncapped one; for your own data the folder's or file's name stands for the data set."""
     kind, _, path = dataset.partition(":")
-    return f"{Path(path).stem or kind if kind in USER_DATA else dataset}-b{budget}"
+    caps = (f"-macs{max_macs / 1e6:g}M" if max_macs else "") + (f"-ram{max_ram / KB:g}KB" if max_ram else "")
+    return f"{Path(path).stem or kind if kind in USER_DATA else dataset}-b{budget}{caps}"
 
 
 def storages(given: str | None, study_name: str) -> tuple[str, str]:

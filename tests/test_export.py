@@ -233,7 +233,7 @@ def test_export_rechecks_the_budget_before_training(exported):
         "spec": big[0].to_dict(), "recipe": big[1].to_dict(), "params": 25290}))
     number = study.trials[-1].number
     proc = run_cli("export", "--study", "ex", "--trial", str(number), "--out", str(cwd / "big"), cwd=cwd)
-    assert proc.returncode == 2 and "> the study's budget 8000" in proc.stderr
+    assert proc.returncode == 2 and "25,290 params > 8,000 (the study's budget)" in proc.stderr
     assert "training them now" not in proc.stdout and not (cwd / "big").exists()
 
 

@@ -93,7 +93,7 @@ def test_an_averaging_run_also_records_its_last_steps_accuracy(data_dir, tmp_pat
 
     out = tmp_path / "r.json"
     records = run(out=out, seeds=1, epochs=1, data_dir=str(data_dir), device="cpu", budget=4000,
-                  names=["seed-000-sep"], variants=["adam-onecycle-ema"], log=lambda _: None)
+                  names=["seed-000-sep"], variants=["adam-onecycle-ema"], log=lambda _: None, subset=8000)
     (rec,) = records
     assert rec["recipe"]["ema"] > 0 and len(rec["val"]) == 1
     assert 50 < rec["last_val"] <= 100 and 50 < rec["last_test"] <= 100

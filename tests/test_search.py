@@ -254,6 +254,21 @@ def test_device_caps_bind_every_trained_candidate_and_the_study(tmp_path, data_d
     assert f"{first['macs'] / 1e6:.2f}M" in board and f"{first['ram'] / 1024:.1f}" in board
 
 
+def test_a_capped_search_is_its_own_study_by_default():
+    """The caps are the study's identity, so by default they are in its name too: the capped and
+    the uncapped search at one budget do not refuse each other's study."""
+    from search.cli import _search_parser
+    from search.config import SearchConfig, frontier_configs
+    from search.job.run import frontier_figure_path
+
+    name = SearchConfig.from_args(_search_parser().parse_args(["--budget", "8000", "--max-macs", "1.07M",
+                                                               "--max-ram", "12.5"])).study_name
+    assert name == "mnist-b8000-macs1.07M-ram12.5KB"
+    cfgs = frontier_configs(_search_parser("f", frontier=True).parse_args(["--budgets", "2000,8000", "--max-macs", "1M"]))
+    assert [c.study_name for c in cfgs] == ["mnist-b2000-macs1M", "mnist-b8000-macs1M"]
+    assert frontier_figure_path(cfgs).name == "frontier-mnist-macs1M.html"
+
+
 def test_objective_refuses_an_over_budget_candidate(tmp_path, small_data, monkeypatch):
     """Even if sampling broke its promise, the objective would not train the candidate."""
     import search.job.objective as obj

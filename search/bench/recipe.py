@@ -146,9 +146,11 @@ def _key(rec: dict) -> tuple[str, str, int]:
 
 def run(*, out: Path, seeds: int, epochs: int, data_dir: str, device, precision: str = "auto", budget: int = 8000,
         names: list[str] | None = None, variants: list[str] | None = None,
-        study: tuple[str, str | None, list[int]] | None = None, log: Callable[[str], None] = print) -> list[dict]:
+        study: tuple[str, str | None, list[int]] | None = None, log: Callable[[str], None] = print,
+        subset: int | None = None) -> list[dict]:
     """Train every (design, variant, seed) not yet in `out`, seed by seed; return all records.
-    study=(name, storage, trial numbers): those trials are the designs (see `study_designs`)."""
+    study=(name, storage, trial numbers): those trials are the designs (see `study_designs`);
+    subset: a seeded sample of that many training images (the tests' quick runs)."""
     from trainers import load_data, teacher_for
     from trainers.loop import evaluate, retrain
     from trainers.precision import resolve_precision
@@ -168,7 +170,7 @@ def run(*, out: Path, seeds: int, epochs: int, data_dir: str, device, precision:
             if (variants is None or label in variants) and (name, label, s) not in have]
     if not todo:
         return records
-    data = load_data("mnist", data_dir, device, val_size=10_000, log=log)
+    data = load_data("mnist", data_dir, device, val_size=10_000, subset=subset, log=log)
     teacher = teacher_for(data, Path(data_dir) / "teachers", precision=precision, log=log) \
         if any(kd for *_, kd in todo) else None
     if teacher:

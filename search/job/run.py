@@ -134,11 +134,11 @@ def confirm_and_refit(cfg: SearchConfig, data: DeviceData, log) -> None:
 
 
 def frontier_figure_path(cfgs: list[SearchConfig]) -> Path:
-    """studies/frontier-<name>.html, <name> the studies' name before -b<budget> (--study-name, or
-    the data set's): frontiers under other names keep their own figures, and a folder data set
-    gives its folder's name, not its path."""
+    """studies/frontier-<name>.html, <name> the studies' name without -b<budget> (--study-name, or
+    the data set's and any caps): frontiers under other names or caps keep their own figures, and
+    a folder data set gives its folder's name, not its path."""
     first = cfgs[0]
-    return Path("studies") / f"frontier-{first.study_name.removesuffix(f'-b{first.budget}')}.html"
+    return Path("studies") / f"frontier-{''.join(first.study_name.rsplit(f'-b{first.budget}', 1))}.html"
 
 
 def run_frontier(cfgs: list[SearchConfig], log=print) -> int:
