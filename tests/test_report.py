@@ -56,6 +56,9 @@ def test_report_renders_in_headless_chromium(tmp_path, data_dir):
     run_cli("report", "--study", "rep", "--out", str(out), cwd=tmp_path, check=True)
     text = out.read_text()
     assert "<script src=" not in text  # plotly.js is inlined: the file works offline
+    for title in ("Parameters vs validation accuracy", "MACs per image vs validation accuracy",
+                  "Peak int8 activation memory (bytes) vs validation accuracy"):
+        assert title in text, title
     dom = headless(exe, "--dump-dom", out.as_uri(), user_dir=tmp_path / "chrome").stdout
     errors = re.search(r'<pre id="js-errors"[^>]*>(.*?)</pre>', dom, re.S)
     assert errors is not None and errors.group(1).strip() == "", errors.group(1) if errors else dom[:500]

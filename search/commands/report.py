@@ -46,7 +46,7 @@ def fig_pareto(trials, cap: int | None, cost: str = "params") -> go.Figure:
     ])
     if cap is not None:
         fig.add_vline(x=cap, line_dash="dash", annotation_text=f"cap {cap:,}")
-    return fig.update_layout(title=f"{AXES[cost].capitalize()} vs validation accuracy", xaxis_title=AXES[cost],
+    return fig.update_layout(title=f"{AXES[cost][0].upper()}{AXES[cost][1:]} vs validation accuracy", xaxis_title=AXES[cost],
                              yaxis_title="validation accuracy (%)")
 
 
