@@ -21,6 +21,11 @@ def kb(n_bytes: int) -> str:
     return f"{n_bytes / KB:,.1f} KB"
 
 
+def mega(n: int | None) -> str:
+    """MACs in millions for a table column ("1.07M"); "-" when unknown."""
+    return "-" if n is None else f"{n / 1e6:.2f}M"
+
+
 @dataclass(frozen=True)
 class Budget:
     params: int  # hard cap on parameters

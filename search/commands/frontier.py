@@ -15,6 +15,7 @@ import optuna
 from search.store import records
 from search.store.selection import ranked
 from search.store.study import study_config
+from space.budget import mega
 
 
 def frontier_points(studies: list[optuna.Study]) -> list[dict]:
@@ -28,7 +29,7 @@ def frontier_points(studies: list[optuna.Study]) -> list[dict]:
             kind = "winner" if i == 0 else "hand design" if records.is_baseline(t) else \
                 "start point" if label else "searched"
             points.append({"budget": budget, "study": study.study_name, "trial": t.number, "params": records.params(t),
-                           "macs": records.macs(t), "ram": records.ram(t),
+                           "macs": records.macs(t),
                            "kind": kind, "label": label or f"trial {t.number}", "seeds": c["seeds"],
                            "val": c["val_acc_mean"], "test": c["test_acc_mean"], "test_std": c["test_acc_std"],
                            "test_min": c["test_acc_min"]})
@@ -49,8 +50,7 @@ def format_frontier(points: list[dict], target: float) -> str:
     for p in sorted(points, key=lambda p: (p["budget"], p["kind"] != "winner", -p["val"])):
         name = f"{p['label']}{' (winner)' if p['kind'] == 'winner' and not p['label'].startswith('trial') else ''}"
         name = f"{name}{'*' if p['kind'] == 'winner' else ''}"
-        macs = "-" if p.get("macs") is None else f"{p['macs'] / 1e6:.2f}M"
-        lines.append(f"{p['budget']:>7,} {name:<30} {p['params']:>7,} {macs:>6} {p['seeds']:>5} {p['val']:>7.2f} "
+        lines.append(f"{p['budget']:>7,} {name:<30} {p['params']:>7,} {mega(p.get('macs')):>6} {p['seeds']:>5} {p['val']:>7.2f} "
                      f"{p['test']:>11.2f} ± {p['test_std']:.2f} {p['test_min']:>6.2f}")
     lines.append("* the study's winner (best mean validation over the most seeds); test is reported, never used to choose")
     lines.append(_smallest_text(smallest_at(points, target), target))

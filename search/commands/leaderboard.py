@@ -9,7 +9,7 @@ import optuna
 from search.store import records
 from search.store.records import start_label
 from search.store.selection import rank_key, ranked
-from space.budget import KB, Budget
+from space.budget import KB, Budget, mega
 from trainers.datasets import DATASETS
 
 
@@ -40,10 +40,6 @@ def _pm(mean: float | None, std: float | None) -> str:
     return "-" if mean is None else f"{mean:.2f} ± {std:.2f}"
 
 
-def _mega(n: int | None) -> str:
-    return "-" if n is None else f"{n / 1e6:.2f}M"
-
-
 def _kb(n: int | None) -> str:
     return "-" if n is None else f"{n / KB:.1f}"
 
@@ -57,7 +53,7 @@ def format_leaderboard(rows: list[dict], budget: Budget | int | None = None, tar
     lines = [head, "-" * len(head)]
     for i, r in enumerate(rows, 1):
         lines.append(
-            f"{i:>3} {r['trial']:>5} {_fmt(r['params'], 'd'):>7} {_mega(r['macs']):>6} {_kb(r['ram']):>6} "
+            f"{i:>3} {r['trial']:>5} {_fmt(r['params'], 'd'):>7} {mega(r['macs']):>6} {_kb(r['ram']):>6} "
             f"{_fmt(r['val_acc'], '.2f'):>7} "
             f"{_pm(r['test_mean'], r['test_std']):>18} {_fmt(r['test_min'], '.2f'):>6} "
             f"{_fmt(r['consistency'], '.2f'):>6} {_fmt(r['first_at_target']):>6} {_pm(r['refit_mean'], r['refit_std']):>14}  "
