@@ -89,6 +89,38 @@ def test_bulk_mask_dropout_rate_and_scale(p):
     assert torch.equal(layer.eval()(torch.ones(10)), torch.ones(10))  # identity at evaluation
 
 
+def test_bulk_mask_dropout_keeps_a_channels_last_input_in_its_order():
+    import numpy as np
+
+    from trainers.dropout import BulkMaskDropout
+
+    layer = BulkMaskDropout(0.3, np.random.Generator(np.random.PCG64(0))).train()
+    x = torch.ones(8, 16, 28, 28).contiguous(memory_format=torch.channels_last)
+    out = layer(x)
+    assert out.is_contiguous(memory_format=torch.channels_last)  # no slow mixed-order product
+    assert abs((out == 0).float().mean().item() - 0.3) < 0.01
+    # each element is dropped on its own: the mask is not constant over a channel or a pixel
+    assert 0 < (out == 0).float().mean(dim=1).std() and 0 < (out == 0).float().mean(dim=(2, 3)).std()
+
+
+def _memory_order(model) -> set[bool]:
+    return {m.weight.is_contiguous(memory_format=torch.channels_last) and not m.weight.is_contiguous()
+            for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.weight.shape[1] > 1 and m.weight.shape[-1] > 1}
+
+
+def test_fp32_on_cpu_trains_channels_last_and_either_order_learns(small_data):
+    from trainers.loop import wants_channels_last
+
+    assert wants_channels_last(torch.device("cpu"), "fp32") and not wants_channels_last(torch.device("cpu"), "bf16")
+    last = run(small_data, replace(RECIPE, epochs=2), precision="fp32")
+    nchw = run(small_data, replace(RECIPE, epochs=2), precision="fp32", channels_last=False)
+    assert _memory_order(last.model) == {True} and _memory_order(nchw.model) == {False}
+    for r in (last, nchw):
+        assert r.epochs[-1].train_loss < r.epochs[0].train_loss and r.epochs[-1].val_acc > 50
+    # the same batches and initial weights; only the dropout masks and rounding differ
+    assert abs(last.epochs[0].train_loss - nchw.epochs[0].train_loss) < 0.15
+
+
 def test_onecycle_changes_the_learning_rate_every_batch(small_data, monkeypatch):
     seen = []
     real_step = torch.optim.SGD.step

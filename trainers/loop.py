@@ -110,7 +110,7 @@ def _batches(model: nn.Module, split: Split, norm: tuple[float, float], precisio
     for i in range(0, len(split), EVAL_BATCH):
         x = normalize(to_unit(split.x[i : i + EVAL_BATCH]), mean, std)
         with _autocast(x.device, precision):
-            yield model(_layout(x)).float(), split.y[i : i + EVAL_BATCH]
+            yield model(_layout(x, wants_channels_last(x.device, precision))).float(), split.y[i : i + EVAL_BATCH]
 
 
 @torch.no_grad()
@@ -146,8 +146,18 @@ def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContex
     return contextlib.nullcontext()
 
 
-def _layout(x: torch.Tensor) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
+def wants_channels_last(device: torch.device, precision: str) -> bool:
+    """Whether to train and evaluate in channels-last memory order.
+
+    On CUDA always. On a CPU in fp32 too: oneDNN runs a 1x1 convolution on a wide, large map
+    2.8x faster channels-last, and the slowest designs of a search are made of those (`bench
+    layout` measures it per design). CPU bf16 autocast keeps NCHW: channels-last there is
+    unmeasured (it needs a CPU with native bf16)."""
+    return device.type == "cuda" or precision == "fp32"
+
+
+def _layout(x: torch.Tensor, last: bool) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if last else x
 
 
 def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
@@ -180,6 +190,7 @@ def train(
     compile: bool | str = False,
     precision: str = "fp32",
     distill: Distill | None = None,
+    channels_last: bool | None = None,
 ) -> TrainResult:
     """Train with SGD / Adam / AdamW and StepLR (per epoch) or OneCycle (per batch); evaluate `evals` each epoch.
 
@@ -187,7 +198,8 @@ def train(
     Raises NonFiniteLoss when the loss becomes NaN/inf. Same seed, same device => same curve.
     precision: fp32, bf16 (autocast) or auto (see resolve_precision). compile: True, or a
     torch.compile mode such as "reduce-overhead" (CUDA graphs). distill: a teacher's logits for
-    every image of `data` and their weight in the loss (trainers/distill.py).
+    every image of `data` and their weight in the loss (trainers/distill.py). channels_last:
+    the memory order to train in; None chooses by `wants_channels_last`.
     """
     if distill is not None and len(distill.logits) != len(data):
         raise ValueError(f"the teacher's logits cover {len(distill.logits)} images, the split {len(data)}")
@@ -196,7 +208,9 @@ def train(
     torch.manual_seed(seed)
     net = build(model) if isinstance(model, ArchSpec) else model
     net = net.to(device)
-    if device.type == "cuda":
+    if channels_last is None:
+        channels_last = wants_channels_last(device, precision)
+    if channels_last:
         net = net.to(memory_format=torch.channels_last)
     # the average is copied before the CPU dropout swap, so it holds plain nn.Dropout (exportable)
     average = WeightAverage(net, max(1.0, recipe.ema * steps_per_epoch(len(data), recipe))) if recipe.ema else None
@@ -206,7 +220,7 @@ def train(
     fast_dropout = bulk_mask_dropout(net, seed) if eager_cpu else contextlib.nullcontext(net)
     with fast_dropout:
         step_fn = torch.compile(net, mode=compile if isinstance(compile, str) else None) if compile else net
-        return _fit(net, step_fn, data, recipe, evals, norm, seed, report, precision, distill, average)
+        return _fit(net, step_fn, data, recipe, evals, norm, seed, report, precision, distill, average, channels_last)
 
 
 def steps_per_epoch(n: int, recipe: Recipe) -> int:
@@ -226,6 +240,7 @@ def _fit(
     precision: str,
     distill: Distill | None = None,
     average: WeightAverage | None = None,
+    channels_last: bool = False,
 ) -> TrainResult:
     device = data.x.device
     mean, std = norm_tensors(*norm, device)
@@ -252,7 +267,7 @@ def _fit(
             x = random_flip(random_crop(x, gen, recipe.crop_pad), gen, recipe.hflip)
             x, y = normalize(x, mean, std), data.y[idx]
             with _autocast(device, precision):
-                out = step_fn(_layout(x))
+                out = step_fn(_layout(x, channels_last))
                 loss = distill_loss(out.float(), y, idx, distill, recipe.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()

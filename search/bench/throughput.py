@@ -4,6 +4,7 @@
     python -m search bench train     # seed-000 training images/s: seeds' loop vs ours, fp32 and bf16
     python -m search bench space     # 1,000 draws at budget 8,000: feasibility, budget use
     python -m search bench workers   # finished trials/hour: 1 worker vs 2 workers
+    python -m search bench layout    # fp32 training time per design: NCHW vs channels-last
 """
 
 from __future__ import annotations
@@ -225,4 +226,36 @@ def bench_workers(*, data_dir: str, **_) -> int:
     print(f"  ratio 2 / 1 workers: {one_span / two_span:.2f}x trials/hour while trials ran, "
           f"{one / two:.2f}x with start-up, {two_ips / one_ips:.2f}x training images/s")
     print("  (each worker draws its own random architectures, so the two runs train different models)")
+    return 0
+
+
+def _epoch_seconds(spec, recipe, sub: Split, data, last: bool) -> float:
+    """Seconds of one training pass over `sub` in one memory order: the faster of two, after a
+    short warm-up (oneDNN picks and caches its kernels on first use)."""
+    warm = Split(sub.x[: 2 * recipe.batch_size], sub.y[: 2 * recipe.batch_size])
+    train(spec, warm, recipe, evals={}, norm=(data.mean, data.std), precision="fp32", channels_last=last)
+    return min(train(spec, sub, recipe, evals={}, norm=(data.mean, data.std), precision="fp32",
+                     channels_last=last).epochs[0].seconds for _ in range(2))
+
+
+def bench_layout(*, budget: int = 8000, designs: int = 6, seed: int = 0, data_dir: str, device: str, **_) -> int:
+    """fp32 training time per design, NCHW against channels-last: the search's start points at
+    `budget` and `designs` random draws (recipes included), each on the same 6,400 images."""
+    from search.bench.proxy import draw_designs
+
+    device = resolve_device(device)
+    data = load_data("mnist", data_dir, device)
+    sub = Split(data.train.x[:6400], data.train.y[:6400])
+    print(f"fp32 training pass over {len(sub):,} images per design at budget {budget:,}, NCHW against "
+          f"channels-last, device {device}, torch threads {torch.get_num_threads()}")
+    totals = [0.0, 0.0]
+    for label, spec, recipe in draw_designs(designs, budget, 1, seed):
+        recipe = replace(recipe, epochs=1)
+        nchw, last = (_epoch_seconds(spec, recipe, sub, data, cl) for cl in (False, True))
+        totals[0] += nchw
+        totals[1] += last
+        print(f"  {label:24s} batch {recipe.batch_size:3d}  NCHW {nchw:6.2f} s  channels-last {last:6.2f} s  "
+              f"ratio {nchw / last:.2f}x", flush=True)
+    print(f"  all designs: NCHW {totals[0]:.1f} s, channels-last {totals[1]:.1f} s, ratio {totals[0] / totals[1]:.2f}x "
+          "(what a search training these designs saves; trainers.loop.wants_channels_last picks the order)")
     return 0
