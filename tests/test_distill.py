@@ -6,10 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import trainers.distill as distill_mod
+import trainers.teacher as teacher_mod
 from space import PRESETS, Recipe
 from trainers import train
-from trainers.distill import Distill, distill_loss, teacher_for
+from trainers.distill import Distill, distill_loss
+from trainers.teacher import teacher_for
 
 SPEC = PRESETS["seed-004"][0]
 
@@ -53,7 +54,7 @@ def test_logits_must_cover_the_split(small_data):
 
 
 def test_the_teacher_is_trained_once_per_data_set_and_read_back(small_data, tmp_path, monkeypatch):
-    monkeypatch.setattr(distill_mod, "TEACHER_RECIPE", Recipe(epochs=3, batch_size=32, lr=0.05))
+    monkeypatch.setattr(teacher_mod, "TEACHER_RECIPE", Recipe(epochs=3, batch_size=32, lr=0.05))
     logs = []
     first = teacher_for(small_data, tmp_path, log=logs.append)
     assert first.path.exists() and "training" in logs[0] and "epoch 3/3" in logs[-2]
@@ -66,4 +67,4 @@ def test_the_teacher_is_trained_once_per_data_set_and_read_back(small_data, tmp_
     full = again.distill(0.5, full=True)
     assert len(full.logits) == len(small_data.full_train()) and full.weight == 0.5
     other = replace(small_data, train=replace(small_data.train, y=small_data.train.y.flip(0)))
-    assert distill_mod.fingerprint(other) != distill_mod.fingerprint(small_data)
+    assert teacher_mod.fingerprint(other) != teacher_mod.fingerprint(small_data)

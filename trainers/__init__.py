@@ -17,7 +17,7 @@ _LAZY = {
         "DeviceError", "EpochStats", "NonFiniteLoss", "Retrained", "TrainResult", "consistency",
         "evaluate", "first_epoch_at", "logits_of", "resolve_device", "retrain", "train",
     )},
-    "Distill": "trainers.distill", "Teacher": "trainers.distill", "teacher_for": "trainers.distill",
+    "Distill": "trainers.distill", "Teacher": "trainers.teacher", "teacher_for": "trainers.teacher",
     "PRECISIONS": "trainers.precision", "resolve_precision": "trainers.precision",
 }
 

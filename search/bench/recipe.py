@@ -15,7 +15,7 @@ also compared with it: `-ema` scores a moving average of the weights, `-bs32` tr
 of 32, as the public designs at 3,762 and 4,838 params do (in 15 epochs, 4x the steps of 128).
 The `-ema` variant also records the last step's weights' final accuracy from the same run: that
 training is adam-onecycle's, so it serves as the adam-onecycle run of its seed. The teacher
-(trainers/distill.py) is trained once per data set and stored under --data-dir/teachers.
+(trainers/teacher.py) is trained once per data set and stored under --data-dir/teachers.
 Validation decides which recipe options the search draws; test is recorded and reported, never
 used to choose.
 The output file is resumable: runs already in it are not trained again.
