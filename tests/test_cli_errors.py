@@ -65,6 +65,7 @@ CASES = [
     (["show", "--study", "nope", "--trial", "1"], ["no study database"]),
     (["leaderboard", "--study", "nope"], ["no study database"]),
     (["bench", "space", "--budget", "10"], ["below the smallest design"]),
+    (["bench", "layout", "--budget", "10"], ["below the smallest design"]),
     (["bench", "fidelity", "--budget", "0"], ["--budget must be a positive"]),
     (["bench", "fidelity", "--epochs", "0"], ["--epochs >= 1"]),
     (["bench", "recipe", "--budget", "4000", "--names", "headless"], ["--names 'headless': choose from", "seed-000-sep"]),

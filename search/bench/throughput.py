@@ -243,6 +243,7 @@ def bench_layout(*, budget: int = 8000, designs: int = 6, seed: int = 0, data_di
     `budget` and `designs` random draws (recipes included), each on the same 6,400 images."""
     from search.bench.proxy import draw_designs
 
+    check_budget(budget, True)
     device = resolve_device(device)
     data = load_data("mnist", data_dir, device)
     sub = Split(data.train.x[:6400], data.train.y[:6400])
