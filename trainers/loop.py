@@ -107,10 +107,11 @@ def _batches(model: nn.Module, split: Split, norm: tuple[float, float], precisio
     """(logits, labels) of `split` in evaluation batches, the model in eval mode, no gradients."""
     model.eval()
     mean, std = norm_tensors(*norm, split.x.device)
+    last = wants_channels_last(split.x.device, precision)
     for i in range(0, len(split), EVAL_BATCH):
         x = normalize(to_unit(split.x[i : i + EVAL_BATCH]), mean, std)
         with _autocast(x.device, precision):
-            yield model(_layout(x, wants_channels_last(x.device, precision))).float(), split.y[i : i + EVAL_BATCH]
+            yield model(_layout(x, last)).float(), split.y[i : i + EVAL_BATCH]
 
 
 @torch.no_grad()
@@ -149,10 +150,11 @@ def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContex
 def wants_channels_last(device: torch.device, precision: str) -> bool:
     """Whether to train and evaluate in channels-last memory order.
 
-    On CUDA always. On a CPU in fp32 too: oneDNN runs a 1x1 convolution on a wide, large map
-    2.8x faster channels-last, and the slowest designs of a search are made of those (`bench
-    layout` measures it per design). CPU bf16 autocast keeps NCHW: channels-last there is
-    unmeasured (it needs a CPU with native bf16)."""
+    On CUDA always. On a CPU in fp32 too: oneDNN's 1x1 convolutions on wide, large maps run far
+    faster channels-last, and the slowest designs of a search are made of those, so a search's
+    designs train faster in all though a few small plain ones lose (`bench layout` measures it
+    per design). CPU bf16 autocast keeps NCHW: channels-last there is unmeasured (it needs a CPU
+    with native bf16)."""
     return device.type == "cuda" or precision == "fp32"
 
 

@@ -114,11 +114,19 @@ def _seeds_train_loop(model, loader, images: int, device: torch.device) -> float
     return _rate(n, time.perf_counter() - t0)
 
 
+def _pass_seconds(spec, recipe, sub: Split, data, precision: str, *, compile: bool = False,
+                  channels_last: bool | None = None, repeats: int = 1) -> float:
+    """Seconds of one training pass over `sub`, the fastest of `repeats`, after a warm-up run
+    (compiled: it pays the compilation; eager: oneDNN picks and caches its kernels on first use)."""
+    n = max(256, 2 * recipe.batch_size)
+    kw = dict(evals={}, norm=(data.mean, data.std), precision=precision, compile=compile, channels_last=channels_last)
+    train(spec, Split(sub.x[:n], sub.y[:n]), recipe, **kw)
+    return min(train(spec, sub, recipe, **kw).epochs[0].seconds for _ in range(repeats))
+
+
 def _ours(spec, recipe, sub: Split, data, precision: str, compile: bool = False) -> float:
-    warm = Split(sub.x[:256], sub.y[:256])  # compiled: the warm-up run pays the compilation
-    train(spec, warm, recipe, evals={}, norm=(data.mean, data.std), precision=precision, compile=compile)
-    result = train(spec, sub, recipe, evals={}, norm=(data.mean, data.std), precision=precision, compile=compile)
-    return _rate(len(sub) // recipe.batch_size * recipe.batch_size, result.epochs[0].seconds)
+    seconds = _pass_seconds(spec, recipe, sub, data, precision, compile=compile)
+    return _rate(len(sub) // recipe.batch_size * recipe.batch_size, seconds)
 
 
 def bench_train(*, data_dir: str, device: str, **_) -> int:
@@ -229,15 +237,6 @@ def bench_workers(*, data_dir: str, **_) -> int:
     return 0
 
 
-def _epoch_seconds(spec, recipe, sub: Split, data, last: bool) -> float:
-    """Seconds of one training pass over `sub` in one memory order: the faster of two, after a
-    short warm-up (oneDNN picks and caches its kernels on first use)."""
-    warm = Split(sub.x[: 2 * recipe.batch_size], sub.y[: 2 * recipe.batch_size])
-    train(spec, warm, recipe, evals={}, norm=(data.mean, data.std), precision="fp32", channels_last=last)
-    return min(train(spec, sub, recipe, evals={}, norm=(data.mean, data.std), precision="fp32",
-                     channels_last=last).epochs[0].seconds for _ in range(2))
-
-
 def bench_layout(*, budget: int = 8000, designs: int = 6, seed: int = 0, data_dir: str, device: str, **_) -> int:
     """fp32 training time per design, NCHW against channels-last: the search's start points at
     `budget` and `designs` random draws (recipes included), each on the same 6,400 images."""
@@ -252,7 +251,7 @@ def bench_layout(*, budget: int = 8000, designs: int = 6, seed: int = 0, data_di
     totals = [0.0, 0.0]
     for label, spec, recipe in draw_designs(designs, budget, 1, seed):
         recipe = replace(recipe, epochs=1)
-        nchw, last = (_epoch_seconds(spec, recipe, sub, data, cl) for cl in (False, True))
+        nchw, last = (_pass_seconds(spec, recipe, sub, data, "fp32", channels_last=cl, repeats=2) for cl in (False, True))
         totals[0] += nchw
         totals[1] += last
         print(f"  {label:24s} batch {recipe.batch_size:3d}  NCHW {nchw:6.2f} s  channels-last {last:6.2f} s  "
