@@ -115,7 +115,8 @@ def _search_parser(prog: str = "python -m search", frontier: bool = False) -> ar
                         "(every confirmed design) | none. Chooses nothing; export ships the refit weights")
     g = p.add_argument_group("execution")
     g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    g.add_argument("--workers", type=int, default=1, help="worker processes sharing the study")
+    g.add_argument("--workers", type=int, default=1, help="worker processes: they share the study's trials, "
+                   "then train confirmation's and the refit's seeds side by side")
     g.add_argument("--max-failures", type=int, default=5, help="stop after this many consecutive failed trials")
     g.add_argument("--heartbeat", type=int, default=10, help="seconds between trial heartbeats (stale after 3x)")
     g.add_argument("--compile", action="store_true",
@@ -256,7 +257,7 @@ def cmd_leaderboard(argv: list[str]) -> int:
     _study_args(p)
     p.add_argument("--limit", type=int, default=10)
     a = p.parse_args(argv)
-    from search.commands.leaderboard import format_leaderboard, leaderboard_rows, winner_line
+    from search.commands.leaderboard import format_leaderboard, leaderboard_rows, search_line, winner_line
     from search.store.study import load_existing, study_config, verdict_lines
     from trainers.datasets import target_accuracy
 
@@ -264,6 +265,7 @@ def cmd_leaderboard(argv: list[str]) -> int:
     cfg = study_config(study)
     rows = leaderboard_rows(study, a.limit)
     print(format_leaderboard(rows, cfg.limits, target_accuracy(cfg.dataset, cfg.target)))
+    print(search_line(study))
     print(winner_line(rows))
     for line in verdict_lines(study):
         print(line)

@@ -119,13 +119,29 @@ def test_a_search_resumes_from_the_archive_alone_and_keeps_its_clock(tmp_path, d
         assert (old.number, old.state, old.params, old.value) == (new.number, new.state, new.params, new.value)
     assert after.user_attrs["search_seconds"] > before.user_attrs["search_seconds"]
     same_trials(after, load_journal(clone / "studies" / "archive" / "go.jsonl", "go"))
+    # both runs' spans are kept, so the search clock leaves out the time between them
+    from search.store.study import search_runs
+
+    runs = search_runs(after)
+    assert len(runs) == 2 and runs[0][1] <= runs[1][0]
+    assert sum((b - a).total_seconds() for a, b in runs) == pytest.approx(after.user_attrs["search_seconds"], abs=2)
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("searched: "))
+    assert "searched: 5 trials (" in line and "best validation against the search clock: " in line
 
 
 def test_two_workers_keep_one_archive_of_every_trial(tmp_path, data_dir):
-    run_cli(*SMALL, "--epochs", "1", "--top-k", "0", "--trials", "4", "--workers", "2", "--data-dir",
-            str(data_dir), "--study-name", "two", "--storage", "journal:shared/two.jsonl", cwd=tmp_path, check=True)
+    """Two workers search, then train confirmation's and the refit's seeds side by side; the
+    archive holds every trial with its records."""
+    from search.store.records import confirm_record, refit_record
+
+    proc = run_cli(*SMALL, "--epochs", "1", "--top-k", "1", "--confirm-seeds", "2", "--confirm-cap", "2",
+                   "--trials", "4", "--workers", "2", "--data-dir", str(data_dir), "--study-name", "two",
+                   "--storage", "journal:shared/two.jsonl", cwd=tmp_path, check=True)
     study = load_sqlite(tmp_path, "two")  # journal:PATH names the archive; the work is in SQLite
     assert len(counted(study)) == 4
+    confirmed = [t for t in study.trials if confirm_record(t)]
+    assert confirmed and all(confirm_record(t)["seeds"] == 2 for t in confirmed)
+    assert any(refit_record(t).get("seeds") == 2 for t in confirmed) and "winner: trial" in proc.stdout
     same_trials(study, load_journal(tmp_path / "shared" / "two.jsonl", "two"))
 
 

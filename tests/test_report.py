@@ -35,6 +35,28 @@ def test_history_curves_and_confirmed():
     assert len(rd.trained(trials)) == 4
 
 
+def test_anytime_leaves_out_the_pauses_between_search_runs():
+    """Two search runs an hour apart: a trial that ended 10 minutes into the second run is 30 + 10
+    minutes into the search, not 100; a trial outside the recorded runs puts the curve on wall time."""
+    from datetime import datetime, timedelta
+
+    t0 = datetime(2026, 1, 1, 12, 0)
+    runs = [(t0, t0 + timedelta(minutes=30)), (t0 + timedelta(minutes=90), t0 + timedelta(minutes=120))]
+
+    def at(number, value, start_min, end_min):
+        t = _trial(number, value)
+        t.datetime_start, t.datetime_complete = t0 + timedelta(minutes=start_min), t0 + timedelta(minutes=end_min)
+        return t
+
+    trials = [at(0, 98.0, 0, 10), at(1, 97.0, 10, 25), at(2, 99.0, 90, 100)]
+    assert [(p["seconds"] / 60, p["best"], p["number"], p["clock"]) for p in rd.anytime(trials, runs)] == [
+        (10, 98.0, 0, "search"), (40, 99.0, 2, "search")]
+    assert rd.search_clock(t0 + timedelta(minutes=60), runs) is None  # between the runs
+    late = trials + [at(3, 99.5, 125, 130)]  # a run still going: not recorded yet
+    assert [(p["seconds"] / 60, p["clock"]) for p in rd.anytime(late, runs)] == [(10, "wall"), (100, "wall"), (130, "wall")]
+    assert [p["clock"] for p in rd.anytime(trials)] == ["wall", "wall"]  # no runs recorded
+
+
 def chromium() -> str:
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     require(bool(exe), "Chromium is not installed (apt-get install chromium); the browser test needs it")

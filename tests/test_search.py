@@ -482,22 +482,29 @@ def test_baseline_trial_trains_the_preset_from_its_params(e2e):
     assert ArchSpec.from_dict(t.user_attrs["spec"]) == PRESETS["seed-004"][0]
 
 
+def _copy_of_e2e(e2e, tmp_path, name="copy"):
+    """A copy of the e2e study, its annotating storage, and a completed trial not yet confirmed."""
+    import shutil
+
+    from search.store.records import completed, is_confirmed
+    from search.store.storage import open_annotating_storage
+
+    shutil.copytree(e2e[0] / "studies", tmp_path / name / "studies")
+    storage = open_annotating_storage(f"sqlite:///{tmp_path}/{name}/studies/e2e.db")
+    study = optuna.load_study(study_name="e2e", storage=storage)
+    return storage, study, next(t.number for t in completed(study.trials) if not is_confirmed(t))
+
+
 def test_a_stopped_confirmation_keeps_every_seed_it_finished(e2e, tmp_path, small_data, monkeypatch):
     """Each confirmation seed is stored when it ends: a run stopped during the second seed keeps
     the first, and the resumed run trains only the missing one (on a copy of the e2e study)."""
-    import shutil
+    from search.job import confirm, seeds as seed_runs
+    from search.store.records import confirm_record
 
-    from search.job import confirm
-    from search.store.records import completed, confirm_record, is_confirmed
-    from search.store.storage import open_annotating_storage
-
-    shutil.copytree(e2e[0] / "studies", tmp_path / "studies")
-    storage = open_annotating_storage(f"sqlite:///{tmp_path}/studies/e2e.db")
-    study = optuna.load_study(study_name="e2e", storage=storage)
-    number = next(t.number for t in completed(study.trials) if not is_confirmed(t))
+    storage, study, number = _copy_of_e2e(e2e, tmp_path)
     r = confirm.Retrainer(storage, small_data, seeds=2, artifacts=tmp_path / "artifacts", target=99.4,
                           log=lambda line: None)
-    real, seeds = confirm.retrain, []
+    real, seeds = seed_runs.retrain, []
 
     def stopped_at_second_seed(*args, seed, **kwargs):
         seeds.append(seed)
@@ -505,17 +512,58 @@ def test_a_stopped_confirmation_keeps_every_seed_it_finished(e2e, tmp_path, smal
             raise KeyboardInterrupt
         return real(*args, seed=seed, **kwargs)
 
-    monkeypatch.setattr(confirm, "retrain", stopped_at_second_seed)
+    monkeypatch.setattr(seed_runs, "retrain", stopped_at_second_seed)
     with pytest.raises(KeyboardInterrupt):
         confirm.grow(r, study, study.trials[number], {}, 2)
-    kept = confirm_record(load(tmp_path, "e2e").trials[number])
+    kept = confirm_record(load(tmp_path / "copy", "e2e").trials[number])
     assert kept["seeds"] == 1 and len(kept["val_acc"]) == 1 and "weights_artifact" in kept
 
     seeds.clear()
-    monkeypatch.setattr(confirm, "retrain", lambda *a, seed, **k: seeds.append(seed) or real(*a, seed=seed, **k))
-    confirm.grow(r, study, load(tmp_path, "e2e").trials[number], kept, 2)
-    done = confirm_record(load(tmp_path, "e2e").trials[number])
+    monkeypatch.setattr(seed_runs, "retrain", lambda *a, seed, **k: seeds.append(seed) or real(*a, seed=seed, **k))
+    confirm.grow(r, study, load(tmp_path / "copy", "e2e").trials[number], kept, 2)
+    done = confirm_record(load(tmp_path / "copy", "e2e").trials[number])
     assert len(seeds) == 1 and done["seeds"] == 2 and done["val_acc"][0] == kept["val_acc"][0]
+
+
+def test_seeds_that_finish_out_of_order_are_stored_in_seed_order(e2e, tmp_path, small_data, data_dir):
+    """Seed workers finish in any order: the record is the one a single process writes. Here the
+    runs of one process are handed back last-first, and two worker processes (one thread each, as
+    on CPU) train the same seeds with the same result."""
+    import torch
+
+    from search.job import confirm
+    from search.job.seeds import InProcess, Workers
+    from search.store.records import confirm_record
+
+    class LastFirst(InProcess):
+        def run(self, jobs):
+            return reversed(list(super().run(jobs)))
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the workers train: the same sums in the same order
+    got = {}
+    try:
+        for name, runner in [("inorder", None), ("reversed", LastFirst(small_data, "fp32")),
+                             ("workers", Workers(2, dict(name="mnist", data_dir=str(data_dir), subset=2000, seed=0),
+                                                 "cpu", "fp32"))]:
+            storage, study, number = _copy_of_e2e(e2e, tmp_path, name)
+            lines = []
+            r = confirm.Retrainer(storage, small_data, seeds=2, artifacts=tmp_path / name / "artifacts",
+                                  target=99.4, log=lines.append, runner=runner)
+            try:
+                confirm.grow(r, study, study.trials[number], {}, 3)
+            finally:
+                if runner is not None:
+                    runner.close()
+            got[name] = confirm_record(load(tmp_path / name, "e2e").trials[number])
+            assert [line.split(":")[0].strip() for line in lines] == [f"confirm trial {number} seed {s}" for s in range(3)]
+    finally:
+        torch.set_num_threads(threads)
+    for name in ("reversed", "workers"):
+        rec, ref = got[name], got["inorder"]
+        assert rec["seeds"] == 3 and "weights_artifact" in rec
+        assert rec["val_acc"] == ref["val_acc"] and rec["test_acc"] == ref["test_acc"]
+        assert rec["test_correct"] == ref["test_correct"]
 
 
 def test_bench_recipe_takes_a_studys_trials_and_its_confirmation_seeds(e2e, tmp_path, capsys):

@@ -80,3 +80,32 @@ def winner_line(rows: list[dict]) -> str:
             f"(min {w['test_min']:.2f}%, last-3 min {w['consistency']:.2f}%)"
             + (f"; refit on {w['refit_images']:,} images: test {w['refit_mean']:.2f}% ± {w['refit_std']:.2f}"
                if w["refit_mean"] is not None else ""))
+
+
+def search_line(study: optuna.Study) -> str:
+    """How the search went: its trials, the best validation accuracy against the search clock
+    (the anytime curve, pauses between resumed runs left out where the runs are recorded), and
+    where the best drawn design (not a start point) ranks on the leaderboard."""
+    from search.commands.report_data import anytime
+    from search.job.progress import clock
+    from search.store.study import search_runs, search_seconds
+
+    trials = study.get_trials(deepcopy=False)
+    counted = [t for t in trials if records.is_counted(t)]
+    done = records.completed(counted)
+    starts = sum(1 for t in counted if start_label(t.user_attrs))
+    line = (f"searched: {len(counted)} trials ({len(done)} complete, {len(counted) - len(done)} pruned; "
+            f"{starts} start points, {len(counted) - starts} drawn), {clock(search_seconds(study))} of search clock")
+    curve = anytime(trials, search_runs(study))
+    if curve:
+        line += (f"; best validation against the {curve[0]['clock']} clock: "
+                 + ", ".join(f"{clock(p['seconds'])} {p['best']:.2f}% (trial {p['number']})" for p in curve))
+    order = [t.number for t in ranked(study)]
+    drawn = [t for t in done if not start_label(t.user_attrs)]
+    if drawn:
+        best = max(drawn, key=lambda t: t.value)
+        line += (f"; best drawn design: trial {best.number}, search val {best.value:.2f}%, "
+                 f"leaderboard place {order.index(best.number) + 1} of {len(order)}")
+    else:
+        line += "; no drawn design completed"
+    return line

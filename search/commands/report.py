@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from search.commands import report_data as rd
-from search.store.study import FRONTIER_ATTR, load_existing, study_config, verdict_lines
+from search.store.study import FRONTIER_ATTR, load_existing, search_runs, study_config, verdict_lines
 from search.store.records import completed
 from trainers.datasets import target_accuracy
 
@@ -81,12 +81,15 @@ def fig_parallel(trials) -> go.Figure:
         title="Parallel coordinates (completed trials)")
 
 
-def fig_anytime(trials) -> go.Figure:
-    a = rd.anytime(trials)
+def fig_anytime(trials, runs=()) -> go.Figure:
+    a = rd.anytime(trials, runs)
+    searched = bool(a) and a[0]["clock"] == "search"
     fig = go.Figure([go.Scatter(x=[p["seconds"] / 60 for p in a], y=[p["best"] for p in a], mode="lines+markers",
                                 line={"shape": "hv"}, text=[f"trial {p['number']}" for p in a], name="best so far")])
-    return fig.update_layout(title="Anytime: best validation accuracy against wall time",
-                             xaxis_title="minutes since the first trial started", yaxis_title="validation accuracy (%)")
+    return fig.update_layout(
+        title=f"Anytime: best validation accuracy against {'the search clock' if searched else 'wall time'}",
+        xaxis_title="minutes of search (pauses between runs left out)" if searched
+        else "minutes since the first trial started", yaxis_title="validation accuracy (%)")
 
 
 def fig_confirmed(trials, target: float) -> go.Figure:
@@ -104,7 +107,7 @@ def fig_confirmed(trials, target: float) -> go.Figure:
 def build_html(study: optuna.Study) -> str:
     trials = study.get_trials(deepcopy=False)
     cfg = study_config(study)
-    figs = [fig_history(trials), fig_anytime(trials), fig_pareto(trials, cfg.budget),
+    figs = [fig_history(trials), fig_anytime(trials, search_runs(study)), fig_pareto(trials, cfg.budget),
             fig_pareto(trials, cfg.max_macs, "macs"), fig_pareto(trials, cfg.max_ram, "ram"), fig_importance(study),
             fig_curves(trials), fig_parallel(trials), fig_confirmed(trials, target_accuracy(cfg.dataset, cfg.target))]
     parts = [pio.to_html(f, full_html=False, include_plotlyjs="inline" if i == 0 else False, div_id=f"plot{i}")
@@ -118,7 +121,7 @@ def build_html(study: optuna.Study) -> str:
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(study.study_name)}</title>
 {ERROR_TRAP}</head><body style="font-family:sans-serif;max-width:1100px;margin:auto">
 <h1>Study {html.escape(study.study_name)}</h1>
-<p>budget {html.escape(str(cfg.limits))}, {cfg.dataset}, {cfg.epochs} epochs per trial, {n} trained trials.</p>
+<p>budget {html.escape(str(cfg.limits))}, {cfg.dataset}, {cfg.trial_epochs} epochs per trial ({cfg.epochs} in confirmation), {n} trained trials.</p>
 {verdict}
 <pre id="js-errors" style="color:red"></pre>
 {''.join(f'<div class="plot">{p}</div>' for p in parts)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from optuna.trial import FrozenTrial
 
@@ -74,18 +75,35 @@ def confirmed(trials: Sequence[FrozenTrial]) -> list[dict]:
     return out
 
 
-def anytime(trials: Sequence[FrozenTrial]) -> list[dict]:
-    """Best validation accuracy against wall time since the study's first trial started.
+def search_clock(when: datetime, runs: Sequence[tuple[datetime, datetime]]) -> float | None:
+    """Seconds the search had run by `when`: the parts of its runs (search_runs) before it, so
+    the pauses between resumed runs do not count. None when `when` falls outside every run."""
+    if not any(start <= when <= end for start, end in runs):
+        return None
+    return sum((min(end, when) - start).total_seconds() for start, end in runs if start <= when)
 
-    Time is what the trials' own timestamps say, so it includes every worker and every resume.
+
+def anytime(trials: Sequence[FrozenTrial], runs: Sequence[tuple[datetime, datetime]] = ()) -> list[dict]:
+    """Best validation accuracy against the time the search took to reach it.
+
+    With the study's search runs (search.store.study.search_runs) the time is the search clock,
+    pauses between resumed runs left out, and "clock" is "search"; otherwise (runs not recorded,
+    or a trial outside them, as while a run is still going) it is the wall time since the study's
+    first trial started, every pause included, and "clock" is "wall". Every worker counts.
     """
     done = [t for t in completed(trials) if t.datetime_complete is not None]
     starts = [t.datetime_start for t in trained(trials) if t.datetime_start is not None]
     if not done or not starts:
         return []
-    t0, out, best = min(starts), [], None
-    for t in sorted(done, key=lambda t: t.datetime_complete):
+    on_clock = [search_clock(t.datetime_complete, runs) for t in done]
+    if None not in on_clock:
+        seconds, clock = on_clock, "search"
+    else:
+        t0 = min(starts)
+        seconds, clock = [(t.datetime_complete - t0).total_seconds() for t in done], "wall"
+    out, best = [], None
+    for s, t in sorted(zip(seconds, done), key=lambda p: p[0]):
         if best is None or t.value > best:
             best = t.value
-            out.append({"seconds": (t.datetime_complete - t0).total_seconds(), "best": best, "number": t.number})
+            out.append({"seconds": s, "best": best, "number": t.number, "clock": clock})
     return out

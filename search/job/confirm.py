@@ -22,14 +22,14 @@ from pathlib import Path
 import optuna
 import torch
 from optuna.trial import FrozenTrial
-from tqdm import tqdm
 
 from search.store import records
 from search.store.selection import ranked, trials_to_confirm, trials_to_refit
 from search.store.storage import set_trial_attr
-from search.verdict import compare, format_line, pack, race_round
+from search.job.seeds import InProcess, SeedJob, SeedResult, Workers, weights
+from search.verdict import compare, format_line, race_round
 from trainers.data import DeviceData
-from trainers.loop import EpochStats, consistency, first_epoch_at, retrain
+from trainers.loop import consistency, first_epoch_at
 from trainers.precision import resolve_precision
 
 CONSISTENCY_K = 3  # epochs over which "consistently" is measured
@@ -67,17 +67,6 @@ def save_weights(storage, trial: FrozenTrial, state: dict[str, torch.Tensor], ar
                                study_or_trial=trial, storage=storage)
 
 
-def _bar(trial: FrozenTrial, seed: int, epochs: int, what: str) -> tuple[tqdm, Callable[[EpochStats], bool]]:
-    bar = tqdm(total=epochs, desc=f"{what} trial {trial.number} seed {seed}", unit="ep", leave=False)
-
-    def tick(stats: EpochStats) -> bool:
-        bar.set_postfix_str(" ".join(f"{k} {stats.acc(k):.2f}%" for k in stats.evals))
-        bar.update(1)
-        return False
-
-    return bar, tick
-
-
 @dataclass(frozen=True)
 class Retrainer:
     """What every confirmation and refit run shares: where it trains, stores and logs."""
@@ -90,52 +79,63 @@ class Retrainer:
     precision: str = "fp32"  # fp32 | bf16 | auto
     log: Callable[[str], None] = field(default=print)
     cap: int = 0  # most seeds the race gives one design (0: --confirm-seeds, no race)
+    runner: InProcess | Workers | None = None  # who trains the seeds (None: this process, one by one)
+
+    @property
+    def resolved_precision(self) -> str:
+        return resolve_precision(self.precision, self.data.train.x.device.type)
+
+    def run(self, jobs: list[SeedJob]):
+        return (self.runner or InProcess(self.data, self.resolved_precision)).run(jobs)
 
 
-def train_seeds(r: Retrainer, study: optuna.Study, trial: FrozenTrial, record: dict, upto: int, *,
-                full: bool) -> dict:
-    """`record` grown to `upto` seeds: each seed not in it yet trains `trial`'s design on the
-    training split (full=False: the confirm record, val + test curves and which test images it
-    gets right) or on train + val (full=True: the refit record, test curves only, as `retrain`
-    evaluates). The record is stored after every seed, so a stopped run loses at most the seed in
-    progress. Seed-0 weights go to the artifact store."""
-    spec, recipe = records.design(trial)
-    what = records.REFIT if full else records.CONFIRM
-    precision = resolve_precision(r.precision, r.data.train.x.device.type)
+def _fold(r: Retrainer, study: optuna.Study, trial: FrozenTrial, record: dict, job: SeedJob,
+          res: SeedResult) -> dict:
+    """`record` with seed `job.index` (the next one) added, stored on the trial."""
     out = {k: list(v) if isinstance(v, list) else v for k, v in record.items()}
-    summary: dict = {}
-    for s in range(len(out.get("test_acc", [])), upto):
-        bar, tick = _bar(trial, s, recipe.epochs, what)
-        run = retrain(spec, recipe, r.data, seed=records.CONFIRM_SEED_BASE + s, full=full, report=tick,
-                      precision=precision)
-        bar.close()
-        for split in run.result.epochs[-1].evals:
-            out.setdefault(f"{split}_acc", []).append([round(a, 4) for a in run.result.curve(split)])
-        if not full and len(out.get("test_correct", [])) == s:  # kept aligned with the seeds
-            out.setdefault("test_correct", []).append(pack(run.test_correct.numpy()))
-        out.setdefault("train_seconds", []).append(round(sum(e.seconds for e in run.result.epochs), 2))
-        if s == 0:
-            out["weights_artifact"] = save_weights(r.storage, trial, run.state_dict, r.artifacts)
-        test = out["test_acc"]
-        finals = ", ".join(f"{k.removesuffix('_acc')} {out[k][-1][-1]:.2f}%" for k in ("val_acc", "test_acc") if k in out)
-        r.log(f"  {what} trial {trial.number} seed {s}: {finals} "
-              f"(last {CONSISTENCY_K}: min {consistency(test[-1], CONSISTENCY_K):.2f}%), {out['train_seconds'][-1]:.0f}s")
-        out.update(train_images=len(r.data.train) + (len(r.data.val) if full else 0),
-                   seed_base=records.CONFIRM_SEED_BASE, precision=precision)
-        summary = {**out, **summarize(out.get("val_acc", []), out["test_acc"], r.target)}
-        set_trial_attr(r.storage, study.study_name, trial.number, what, summary)
-    return summary or record
+    for split, curve in res.curves.items():
+        out.setdefault(f"{split}_acc", []).append(curve)
+    if res.correct is not None and len(out.get("test_correct", [])) == job.index:  # kept aligned with the seeds
+        out.setdefault("test_correct", []).append(res.correct)
+    out.setdefault("train_seconds", []).append(res.seconds)
+    if res.state is not None:
+        out["weights_artifact"] = save_weights(r.storage, trial, weights(res), r.artifacts)
+    test = out["test_acc"]
+    finals = ", ".join(f"{k.removesuffix('_acc')} {out[k][-1][-1]:.2f}%" for k in ("val_acc", "test_acc") if k in out)
+    r.log(f"  {job.what} trial {trial.number} seed {job.index}: {finals} "
+          f"(last {CONSISTENCY_K}: min {consistency(test[-1], CONSISTENCY_K):.2f}%), {res.seconds:.0f}s")
+    out.update(train_images=len(r.data.train) + (len(r.data.val) if job.full else 0),
+               seed_base=records.CONFIRM_SEED_BASE, precision=r.resolved_precision)
+    summary = {**out, **summarize(out.get("val_acc", []), out["test_acc"], r.target)}
+    set_trial_attr(r.storage, study.study_name, trial.number, job.what, summary)
+    return summary
+
+
+def train_seeds(r: Retrainer, study: optuna.Study, wanted: list[tuple[FrozenTrial, dict, int]], *,
+                full: bool) -> dict[int, dict]:
+    """Each (trial, record, upto) of `wanted` with its record grown to `upto` seeds: every seed not
+    in it yet trains the trial's design on the training split (full=False: the confirm record,
+    val + test curves and which test images it gets right) or on train + val (full=True: the refit
+    record, test curves only, as `retrain` evaluates). All the seeds go to the runner together
+    (side by side with --workers); each is stored as soon as the seeds before it are, so a stopped
+    run loses only the seeds in progress. Seed-0 weights go to the artifact store."""
+    what = records.REFIT if full else records.CONFIRM
+    trials = {t.number: t for t, _, _ in wanted}
+    out = {t.number: rec for t, rec, _ in wanted}
+    jobs = [SeedJob(t.number, s, *records.design(t), full=full, what=what)
+            for t, rec, upto in wanted for s in range(len(rec.get("test_acc", [])), upto)]
+    early: dict[tuple[int, int], tuple[SeedJob, SeedResult]] = {}  # finished before a seed ahead of them
+    for job, res in r.run(jobs):
+        early[job.trial, job.index] = job, res
+        n = job.trial
+        while (key := (n, len(out[n].get("test_acc", [])))) in early:
+            out[n] = _fold(r, study, trials[n], out[n], *early.pop(key))
+    return out
 
 
 def grow(r: Retrainer, study: optuna.Study, trial: FrozenTrial, record: dict, upto: int) -> dict:
     """Confirmation's record of `trial` grown to `upto` seeds on the training split, stored."""
-    return train_seeds(r, study, trial, record, upto, full=False)
-
-
-def refit_trial(r: Retrainer, study: optuna.Study, trial: FrozenTrial) -> dict:
-    """Train `trial`'s design on train + val with the first-round seeds (those already refit are
-    kept); store test curves."""
-    return train_seeds(r, study, trial, records.refit_record(trial), r.seeds, full=True)
+    return train_seeds(r, study, [(trial, record, upto)], full=False)[trial.number]
 
 
 def confirm_top(r: Retrainer, study: optuna.Study, top_k: int) -> None:
@@ -144,11 +144,11 @@ def confirm_top(r: Retrainer, study: optuna.Study, top_k: int) -> None:
     more, up to `r.cap`. Seeds already recorded are kept (a resumed run goes on from them)."""
     contenders = {t.number: t for t in trials_to_confirm(study, top_k)}
     recs = {n: records.confirm_record(t) for n, t in contenders.items()}
-    for n, t in contenders.items():
-        if len(recs[n].get("val_acc", [])) < r.seeds:
-            r.log(f"confirming trial {n} ({records.params(t)} params, val {t.value:.2f}%) "
-                  f"on {len(r.data.train)} training images x {r.seeds} seeds")
-            recs[n] = grow(r, study, t, recs[n], r.seeds)
+    first = [(t, recs[n], r.seeds) for n, t in contenders.items() if len(recs[n].get("val_acc", [])) < r.seeds]
+    for t, rec, _ in first:
+        r.log(f"confirming trial {t.number} ({records.params(t)} params, val {t.value:.2f}%) "
+              f"on {len(r.data.train)} training images x {r.seeds} seeds")
+    recs.update(train_seeds(r, study, first, full=False))
     out = {n for n, rec in recs.items() if rec.get("raced_out")}
     while True:
         finals = {n: [c[-1] for c in rec["val_acc"]] for n, rec in recs.items()}
@@ -161,21 +161,22 @@ def confirm_top(r: Retrainer, study: optuna.Study, top_k: int) -> None:
         if not more:
             return
         r.log(f"  race: trials {', '.join(map(str, more))} still in contention; one more seed each")
-        for n in more:
-            recs[n] = grow(r, study, contenders[n], recs[n], len(recs[n]["val_acc"]) + 1)
+        recs.update(train_seeds(r, study, [(contenders[n], recs[n], len(recs[n]["val_acc"]) + 1) for n in more],
+                                full=False))
 
 
 def refit_top(r: Retrainer, study: optuna.Study, which: str) -> None:
-    """Refit the chosen confirmed trials (`trials_to_refit`); refit ones are skipped. The choice
-    is already made on validation; the refit only decides which weights are exported and what test
-    accuracy a model trained on every training image reaches."""
-    for t in trials_to_refit(study, which):
-        if records.refit_record(t).get("seeds", 0) >= r.seeds:
-            continue
+    """Refit the chosen confirmed trials (`trials_to_refit`) on train + val with the first-round
+    seeds; seeds already refit are kept. The choice is already made on validation; the refit only
+    decides which weights are exported and what test accuracy a model trained on every training
+    image reaches."""
+    wanted = [(t, records.refit_record(t), r.seeds) for t in trials_to_refit(study, which)
+              if records.refit_record(t).get("seeds", 0) < r.seeds]
+    for t, _, _ in wanted:
         r.log(f"refitting trial {t.number} ({records.params(t)} params, confirmed val "
               f"{records.confirm_record(t)['val_acc_mean']:.2f}%) on {len(r.data.train) + len(r.data.val)} "
               f"training images (train + val) x {r.seeds} seeds")
-        refit_trial(r, study, t)
+    train_seeds(r, study, wanted, full=True)
 
 
 def study_verdicts(study) -> list[dict]:

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import optuna
 
 from search.baselines import resolve
 from search.commands.frontier import format_frontier, frontier_points, write_frontier_figure
-from search.commands.leaderboard import format_leaderboard, leaderboard_rows, winner_line
+from search.commands.leaderboard import format_leaderboard, leaderboard_rows, search_line, winner_line
 from search.config import SearchConfig, validate
 from search.errors import EXIT_TOO_MANY_FAILURES, SearchFailed, TooManyFailures
 from search.job.confirm import Retrainer, confirm_top, refit_top, study_verdicts
 from search.job.progress import Progress, clock
+from search.job.seeds import InProcess, Workers
 from search.job.starts import create_or_resume
 from search.job.worker import run_worker, run_workers
 from search.store.archive import Keeper
@@ -33,6 +35,7 @@ from search.store.study import (
 from trainers.data import DeviceData, load_data
 from trainers.datasets import target_accuracy
 from trainers.loop import resolve_device
+from trainers.precision import resolve_precision
 
 
 def _epochs_phrase(cfg: SearchConfig) -> str:
@@ -62,6 +65,7 @@ def run_search(cfg: SearchConfig, log=print, data: DeviceData | None = None) -> 
     final = load_existing(cfg.study_name, cfg.storage)
     rows = leaderboard_rows(final)
     log(format_leaderboard(rows, cfg.limits, target_accuracy(cfg.dataset, cfg.target)))
+    log(search_line(final))
     log(winner_line(rows))
     for line in verdict_lines(final):
         log(line)
@@ -89,7 +93,7 @@ def run_trials(study: optuna.Study, storage, cfg: SearchConfig, data: DeviceData
         progress.update(t)
         keeper.trial(t)
 
-    t0 = time.monotonic()
+    t0, started = time.monotonic(), datetime.now()  # now(): the clock Optuna stamps trials with
     try:
         if cfg.workers == 1:
             run_worker(study, storage, cfg, data, on_trial=on_trial,
@@ -103,11 +107,20 @@ def run_trials(study: optuna.Study, storage, cfg: SearchConfig, data: DeviceData
                 raise SearchFailed(f"worker exit codes {codes}; run the same command to resume")
     finally:
         progress.close()
-        set_search_seconds(study, spent + time.monotonic() - t0)  # read before this run's trials
+        set_search_seconds(study, spent + time.monotonic() - t0, run=(started, datetime.now()))
         keeper.write()  # with the clock, and any trial closed by an interrupt
     if progress.anytime:
         log("best validation accuracy against wall time (this run): "
             + ", ".join(f"{clock(s)} {v:.2f}% (trial {n})" for s, v, n in progress.anytime))
+
+
+def seed_runner(cfg: SearchConfig, data: DeviceData) -> InProcess | Workers:
+    """Who trains confirmation's and the refit's seeds: --workers processes, as the search's
+    trials, or this process when there is one."""
+    precision = resolve_precision(cfg.precision, data.train.x.device.type)
+    if cfg.workers == 1:
+        return InProcess(data, precision)
+    return Workers(cfg.workers, cfg.data_args(), str(data.train.x.device), precision)
 
 
 def confirm_and_refit(cfg: SearchConfig, data: DeviceData, log) -> None:
@@ -118,18 +131,23 @@ def confirm_and_refit(cfg: SearchConfig, data: DeviceData, log) -> None:
         return load_existing(cfg.study_name, cfg.storage, storage=annotating)
 
     study = fresh()
+    runner = seed_runner(cfg, data)
     r = Retrainer(annotating, data, cfg.confirm_seeds, artifact_dir(study),
-                  target_accuracy(cfg.dataset, cfg.target), cfg.precision, log, cap=cfg.confirm_cap or 2 * cfg.confirm_seeds)
-    t0 = time.monotonic()
-    confirm_top(r, study, cfg.top_k)
-    study = fresh()
-    store_verdict(study, study_verdicts(study))  # winner vs each baseline, stored on the study
-    log(f"confirmation: {time.monotonic() - t0:.0f}s")
-    keeper = Keeper(annotating, cfg.study_name, cfg.archive)
-    keeper.write()
-    t0 = time.monotonic()
-    refit_top(r, fresh(), cfg.refit)
-    log(f"refit: {time.monotonic() - t0:.0f}s")
+                  target_accuracy(cfg.dataset, cfg.target), cfg.precision, log,
+                  cap=cfg.confirm_cap or 2 * cfg.confirm_seeds, runner=runner)
+    try:
+        t0 = time.monotonic()
+        confirm_top(r, study, cfg.top_k)
+        study = fresh()
+        store_verdict(study, study_verdicts(study))  # winner vs each baseline, stored on the study
+        log(f"confirmation: {time.monotonic() - t0:.0f}s")
+        keeper = Keeper(annotating, cfg.study_name, cfg.archive)
+        keeper.write()
+        t0 = time.monotonic()
+        refit_top(r, fresh(), cfg.refit)
+        log(f"refit: {time.monotonic() - t0:.0f}s")
+    finally:
+        runner.close()
     log(f"archive: {keeper.write()}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import optuna
@@ -19,6 +20,7 @@ VERDICT_DATA_ATTR = "verdict_data"  # study attribute: the figures behind each l
 FRONTIER_ATTR = "frontier"  # study attribute: the frontier figure this study is part of
 DATA_ATTR = "data"  # study attribute: what a model of this study takes and gives (see data_facts)
 SEARCH_SECONDS_ATTR = "search_seconds"  # study attribute: wall seconds of trial search, summed over runs
+SEARCH_RUNS_ATTR = "search_runs"  # study attribute: [start, end] of every search run (see search_runs)
 
 
 def check_study_name(name: str) -> None:
@@ -166,5 +168,17 @@ def search_seconds(study: optuna.Study) -> float:
     return sum(trial_seconds(t) for t in study.get_trials(deepcopy=False) if t.state.is_finished())
 
 
-def set_search_seconds(study: optuna.Study, seconds: float) -> None:
+def set_search_seconds(study: optuna.Study, seconds: float, run: tuple[datetime, datetime] | None = None) -> None:
+    """Store the search clock; with `run`, also add that run's start and end to `search_runs`."""
     study.set_user_attr(SEARCH_SECONDS_ATTR, round(seconds, 1))
+    if run is not None:
+        stored = list(study.user_attrs.get(SEARCH_RUNS_ATTR, []))
+        study.set_user_attr(SEARCH_RUNS_ATTR, stored + [[run[0].isoformat(), run[1].isoformat()]])
+
+
+def search_runs(study: optuna.Study) -> list[tuple[datetime, datetime]]:
+    """When each run of the search went on, in the clock Optuna stamps trials with (naive local
+    time), so that a study resumed days later can still say how long its search took to reach
+    each trial (report_data.anytime). Empty for studies stored before the runs were kept."""
+    return [(datetime.fromisoformat(a), datetime.fromisoformat(b))
+            for a, b in study.user_attrs.get(SEARCH_RUNS_ATTR, [])]
