@@ -343,7 +343,7 @@ def cmd_bench(argv: list[str]) -> int:
     g.add_argument("--separable", action=argparse.BooleanOptionalAction, default=True,
                    help="draw from the search's default space with separable blocks (--no-separable: the plain space)")
     g = p.add_argument_group("fidelity, proxy, recipe")
-    g.add_argument("--designs", type=int, default=24, help="fidelity, proxy, layout: random designs drawn at --budget (the search's start points there are added)")
+    g.add_argument("--designs", type=int, default=24, help="fidelity, proxy, layout, dropout: random designs drawn at --budget (the search's start points there are added)")
     g.add_argument("--workers", type=int, default=1, help="proxy: processes sharing the designs (one thread each on "
                    "CPU; on a GPU they share it), all writing the one resumable file")
     g.add_argument("--proxies", default=None, help="proxy: comma list of search epochs to rank designs with, "

@@ -66,6 +66,7 @@ CASES = [
     (["leaderboard", "--study", "nope"], ["no study database"]),
     (["bench", "space", "--budget", "10"], ["below the smallest design"]),
     (["bench", "layout", "--budget", "10"], ["below the smallest design"]),
+    (["bench", "dropout", "--budget", "10"], ["below the smallest design"]),
     (["bench", "fidelity", "--budget", "0"], ["--budget must be a positive"]),
     (["bench", "fidelity", "--epochs", "0"], ["--epochs >= 1"]),
     (["bench", "recipe", "--budget", "4000", "--names", "headless"], ["--names 'headless': choose from", "seed-000-sep"]),

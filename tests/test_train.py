@@ -212,5 +212,7 @@ def test_compiled_training_runs_on_cpu_with_torchs_dropout(small_data):
     model = build(SPEC)
     r = train(model, small_data.train, replace(RECIPE, epochs=1), evals={"val": small_data.val},
               norm=(small_data.mean, small_data.std), compile=True)
-    assert math.isfinite(r.epochs[-1].train_loss) and r.epochs[-1].val_acc > 50
+    # one epoch on 2,000 images: inductor's dropout masks are not seeded, and runs land at 45-60%,
+    # far above the 10% of chance that a model which does not learn stays at
+    assert math.isfinite(r.epochs[-1].train_loss) and r.epochs[-1].val_acc > 30
     assert sum(type(m).__name__ == "Dropout" for m in model.modules()) == 5

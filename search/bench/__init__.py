@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 
 BENCHES = {"data": "throughput", "train": "throughput", "space": "throughput", "workers": "throughput",
-           "layout": "throughput",
+           "layout": "throughput", "dropout": "throughput",
            "fidelity": "fidelity", "proxy": "proxy", "recipe": "recipe", "race": "race", "gpu": "gpu"}
 
 

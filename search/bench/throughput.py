@@ -5,6 +5,7 @@
     python -m search bench space     # 1,000 draws at budget 8,000: feasibility, budget use
     python -m search bench workers   # finished trials/hour: 1 worker vs 2 workers
     python -m search bench layout    # fp32 training time per design: NCHW vs channels-last
+    python -m search bench dropout   # CPU dropout masks per design: raw bit-generator outputs vs bytes
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from search.config import check_budget
 from search.process import child_env
@@ -258,4 +261,60 @@ def bench_layout(*, budget: int = 8000, designs: int = 6, seed: int = 0, data_di
               f"ratio {nchw / last:.2f}x", flush=True)
     print(f"  all designs: NCHW {totals[0]:.1f} s, channels-last {totals[1]:.1f} s, ratio {totals[0] / totals[1]:.2f}x "
           "(what a search training these designs saves; trainers.loop.wants_channels_last picks the order)")
+    return 0
+
+
+def _bytes_mask(rng: np.random.Generator, n: int, threshold: int, scale: np.float32) -> torch.Tensor:
+    """The same mask drawn through `Generator.bytes`, the comparison `bench dropout` times."""
+    bits = np.frombuffer(rng.bytes(2 * n), dtype=np.uint16)
+    return torch.from_numpy((bits >= threshold).astype(np.float32) * scale)
+
+
+def _dropout_sizes(spec, batch_size: int) -> list[int]:
+    """Elements each dropout layer of `spec` sees in one training batch."""
+    net, sizes = build(spec).train(), []
+    hooks = [m.register_forward_hook(lambda m, i, o: sizes.append(i[0].numel()))
+             for m in net.modules() if isinstance(m, nn.Dropout) and m.p > 0]
+    with torch.no_grad():
+        net(torch.zeros(batch_size, spec.in_channels, spec.in_size, spec.in_size))
+    for h in hooks:
+        h.remove()
+    return sizes
+
+
+def bench_dropout(*, budget: int = 8000, designs: int = 6, seed: int = 0, data_dir: str, **_) -> int:
+    """The CPU dropout masks of one training pass per design, drawn from the bit generator's raw
+    outputs (trainers.dropout) against `Generator.bytes`, beside the whole pass they belong to."""
+    from search.bench.proxy import draw_designs
+    from trainers.dropout import BulkMaskDropout
+
+    check_budget(budget, True)
+    data = load_data("mnist", data_dir, "cpu")
+    sub = Split(data.train.x[:6400], data.train.y[:6400])
+    print(f"dropout masks of a training pass over {len(sub):,} images per design at budget {budget:,}, CPU, "
+          f"torch threads {torch.get_num_threads()}; pass = the trainer's own (fp32, raw-output masks)")
+    totals = [0.0, 0.0, 0.0]
+    for label, spec, recipe in draw_designs(designs, budget, 1, seed):
+        recipe = replace(recipe, epochs=1)
+        sizes = _dropout_sizes(spec, recipe.batch_size) * (len(sub) // recipe.batch_size)
+        if not sizes:
+            print(f"  {label:24s} no dropout")
+            continue
+        layer = BulkMaskDropout(spec.dropout, np.random.Generator(np.random.PCG64(seed)))
+        rng = np.random.Generator(np.random.PCG64(seed))
+        times = []
+        for draw in (lambda n: _bytes_mask(rng, n, layer.threshold, layer.scale), layer.mask):
+            t0 = time.perf_counter()
+            for n in sizes:
+                draw(n)
+            times.append(time.perf_counter() - t0)
+        whole = _pass_seconds(spec, recipe, sub, data, "fp32")
+        for i, v in enumerate((*times, whole)):
+            totals[i] += v
+        print(f"  {label:24s} batch {recipe.batch_size:3d}  masks: bytes {times[0]:5.2f} s  raw {times[1]:5.2f} s "
+              f"({times[0] / times[1]:.2f}x)  pass {whole:6.2f} s (raw masks {100 * times[1] / whole:.0f}% of it)",
+              flush=True)
+    print(f"  all designs: masks bytes {totals[0]:.1f} s, raw {totals[1]:.1f} s ({totals[0] / totals[1]:.2f}x); "
+          f"passes {totals[2]:.1f} s, so raw masks save {100 * (totals[0] - totals[1]) / (totals[2] + totals[0] - totals[1]):.0f}% "
+          "of what the passes took with bytes masks")
     return 0
