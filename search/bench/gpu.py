@@ -9,7 +9,7 @@ Prints, with ratios measured in the same run:
 2. finished trials per hour with 1, 4 and 8 worker processes sharing the device;
 3. the wall time of a 12-trial search at 8,000 params with its winner, run with the worker count
    that stage 2 found fastest;
-4. confirmation of one design with 3 seeds, one after another.
+4. confirmation of the top design and the baseline with 3 seeds each, on those workers.
 Each stage is estimated from the epoch time of stage 1 first and skipped, saying so, if it would
 push the whole run past the time budget. Fusing the seeds of a confirmation into one model is not
 built, so there is no fused figure.
@@ -117,8 +117,8 @@ def bench_gpu(*, device: str, data_dir: str, **_) -> int:
 
     workers = max(rates, key=rates.get) if rates else scale.workers[0]
     speedup = rates[workers] / rates[scale.workers[0]] if rates else 1.0
-    # every trial at full length (pruning only shortens it), confirmation one seed after another
-    estimate = 20 + scale.trials * scale.epochs * epoch / speedup + scale.seeds * 2 * scale.epochs * epoch
+    # every trial at full length (pruning only shortens it); confirmation's seeds share the workers too
+    estimate = 20 + (scale.trials + scale.seeds * 2) * scale.epochs * epoch / speedup
     print(f"3. a {scale.trials}-trial search at 8,000 params, {scale.epochs} epochs, {workers} worker(s), then "
           f"confirmation of the top design and the baseline with {scale.seeds} seeds:")
     if estimate > left():
@@ -135,7 +135,8 @@ def bench_gpu(*, device: str, data_dir: str, **_) -> int:
         confirm = next((x for x in lines if x.startswith("confirmation: ")), "confirmation: ?")
         winner = next((x for x in lines if x.startswith(("winner: ", "best so far"))), "no winner line")
         print(f"   wall {wall:.0f} s ({search}, {confirm}); {winner}")
-        print(f"4. confirmation: {scale.seeds} seeds one after another per design ({confirm}); fused seeds: not built")
+        print(f"4. confirmation: {scale.seeds} seeds per design on the {workers} worker(s) ({confirm}); "
+              "fused seeds: not built")
     if estimate > left() + (time.perf_counter() - start):
         print("4. confirmation: skipped with stage 3")
     print(f"total {time.perf_counter() - start:.0f} s of a {BUDGET_S:.0f} s budget"
