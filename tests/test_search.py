@@ -526,24 +526,33 @@ def test_a_stopped_confirmation_keeps_every_seed_it_finished(e2e, tmp_path, smal
 
 
 def test_seeds_that_finish_out_of_order_are_stored_in_seed_order(e2e, tmp_path, small_data, data_dir):
-    """Seed workers finish in any order: the record is the one a single process writes. Here the
-    runs of one process are handed back last-first, and two worker processes (one thread each, as
-    on CPU) train the same seeds with the same result."""
+    """Seed workers finish in any order: the record is the one a single process writes. Here one
+    process's results are handed back again last-first, and two worker processes (one thread
+    each, as on CPU) train the same seeds with the same result."""
     import torch
 
     from search.job import confirm
     from search.job.seeds import InProcess, Workers
     from search.store.records import confirm_record
 
+    class Recorded(InProcess):
+        got: list = []
+
+        def run(self, jobs):
+            for job, res in super().run(jobs):
+                self.got.append((job, res))
+                yield job, res
+
     class LastFirst(InProcess):
         def run(self, jobs):
-            return reversed(list(super().run(jobs)))
+            assert [j.label for j in jobs] == [j.label for j, _ in Recorded.got]
+            return reversed(Recorded.got)
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the workers train: the same sums in the same order
     got = {}
     try:
-        for name, runner in [("inorder", None), ("reversed", LastFirst(small_data, "fp32")),
+        for name, runner in [("inorder", Recorded(small_data, "fp32")), ("reversed", LastFirst(small_data, "fp32")),
                              ("workers", Workers(2, dict(name="mnist", data_dir=str(data_dir), subset=2000, seed=0),
                                                  "cpu", "fp32"))]:
             storage, study, number = _copy_of_e2e(e2e, tmp_path, name)
@@ -553,8 +562,7 @@ def test_seeds_that_finish_out_of_order_are_stored_in_seed_order(e2e, tmp_path, 
             try:
                 confirm.grow(r, study, study.trials[number], {}, 3)
             finally:
-                if runner is not None:
-                    runner.close()
+                runner.close()
             got[name] = confirm_record(load(tmp_path / name, "e2e").trials[number])
             assert [line.split(":")[0].strip() for line in lines] == [f"confirm trial {number} seed {s}" for s in range(3)]
     finally:
