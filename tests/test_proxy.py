@@ -37,6 +37,16 @@ def test_a_proxy_that_ranks_as_the_truth_keeps_the_top_two_and_is_chosen():
     assert "cheapest proxy keeping the top 2" in P.format_analysis(a)
 
 
+def test_the_cost_is_cpu_time_on_a_cpu_wall_time_on_a_gpu_and_never_mixes_the_two():
+    records = [_record(f"d{i}", 98.0 + i / 10, 97.0 + i / 10) for i in range(6)]
+    for r in records[3:]:  # on a GPU: CPU time says little there, wall time is what it cost
+        for run in r["runs"].values():
+            run.update(device="cuda", wall=run["cpu"] / 10, cpu=1.0)
+    records[0]["runs"]["e2"].update(device="cuda", wall=99.0)  # its truth ran on a CPU: not compared
+    rows = {r["proxy"]: r for r in P.analyse(records, P.PROXIES, orders=10)["rows"]}
+    assert rows["2"]["cost"] == pytest.approx(2 / 15) and rows["5"]["cost"] == pytest.approx(5 / 15)
+
+
 def test_a_proxy_that_reverses_the_ranking_is_never_chosen():
     records = [_record(f"d{i}", 98.0 + i / 10, 99.0 - i / 10) for i in range(10)]
     a = P.analyse(records, P.PROXIES, orders=200)

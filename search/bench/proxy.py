@@ -16,8 +16,10 @@ against the mean final validation accuracy of the 15-epoch seeds: Spearman and K
 confirmation needs: over bootstrap draws of the designs in random orders, with the default
 pruner replayed on the proxy curves as the search would judge them, how often the truth's top 2
 both finish among the proxy's top k. "15 (one seed)" scores one truth seed against the other:
-the ceiling any proxy can reach at this seed noise. The cost is the proxy's CPU time over the
-15-epoch runs', per design (one thread per run, so other work on the machine does not move it).
+the ceiling any proxy can reach at this seed noise. The cost is the proxy's time over the
+15-epoch runs', per design: CPU seconds on a CPU (one thread per run, so other work on the machine
+does not move it), wall seconds on a GPU; a design whose runs were split between the two is left
+out of the cost, so a file begun on a CPU can be finished on a GPU.
 """
 
 from __future__ import annotations
@@ -74,7 +76,14 @@ def train_run(key: str, spec, recipe, data, precision: str) -> dict:
     # CPU seconds as well: with one thread per run they measure the work even when other
     # processes share the cores (or the run is paused), which wall seconds do not
     return {"val": [round(e.val_acc, 4) for e in result.epochs], "wall": round(time.perf_counter() - t0, 2),
-            "cpu": round(time.process_time() - c0, 2)}
+            "cpu": round(time.process_time() - c0, 2), "device": data.train.x.device.type}
+
+
+def run_seconds(run: dict) -> float:
+    """What a run cost: CPU seconds on a CPU (one thread per run, so other work does not move
+    them), wall seconds on a GPU (where the host's CPU time says little). Runs stored before
+    the device was kept ran on a CPU."""
+    return run["wall"] if run.get("device", "cpu") == "cuda" else run["cpu"]
 
 
 def run_proxy(*, designs: int, budget: int, epochs: int, seed: int, proxies: Sequence[int], out: Path,
@@ -239,14 +248,17 @@ def analyse(records: list[dict], proxies: Sequence[int], orders: int = ORDERS) -
         return {"designs": len(recs), "of": len(records), "full_cpu_s": 0.0, "rows": [], "choice": None}
     truth_keys = [f"s{s}" for s in TRUTH_SEEDS]
     truth = [statistics.fmean(r["runs"][k]["val"][-1] for k in truth_keys) for r in recs]
-    full_cpu = [statistics.fmean(r["runs"][k]["cpu"] for k in truth_keys) for r in recs]
+    full_cpu = [statistics.fmean(run_seconds(r["runs"][k]) for k in truth_keys) for r in recs]
+    device = [{r["runs"][k].get("device", "cpu") for k in truth_keys} for r in recs]
     schedules = [r["recipe"]["schedule"] for r in recs]
     rows = []
     for label, key, against in [*((f"{e}", f"e{e}", truth) for e in proxies),
                                 ("15 (one seed)", truth_keys[0], [r["runs"][truth_keys[1]]["val"][-1] for r in recs])]:
         curves = [r["runs"][key]["val"] for r in recs]
         finals = [c[-1] for c in curves]
-        cost = statistics.fmean(r["runs"][key]["cpu"] / c for r, c in zip(recs, full_cpu))
+        # a cost compares runs on one kind of device: a design whose runs were split is left out
+        same = [(r, c) for r, c, d in zip(recs, full_cpu, device) if d == {r["runs"][key].get("device", "cpu")}]
+        cost = statistics.fmean(run_seconds(r["runs"][key]) / c for r, c in same) if same else float("nan")
         rows.append({"proxy": label, "spearman": spearman(finals, against), "kendall": kendall(finals, against),
                      "recall": top2_recall(curves, against, schedules, orders=orders), "cost": cost})
     return {"designs": len(recs), "of": len(records), "full_cpu_s": statistics.fmean(full_cpu),
@@ -267,7 +279,7 @@ def format_analysis(a: dict) -> str:
     if not a["rows"]:
         return (f"{a['designs']} designs with every run (of {a['of']} begun): too few to rank (at least "
                 f"{MIN_DESIGNS}); run the same command to go on")
-    lines = [f"{a['designs']} designs with every run (of {a['of']}); 15-epoch run {a['full_cpu_s']:.0f} CPU s on average",
+    lines = [f"{a['designs']} designs with every run (of {a['of']}); 15-epoch run {a['full_cpu_s']:.0f} s on average",
              f"{'epochs':>14} {'spearman':>8} {'kendall':>7} " + " ".join(f"{'top2<=' + str(k):>8}" for k in TOP_KS)
              + f" {'cost':>6}"]
     for r in a["rows"]:
