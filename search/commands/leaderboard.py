@@ -86,8 +86,7 @@ def search_line(study: optuna.Study) -> str:
     """How the search went: its trials, the best validation accuracy against the search clock
     (the anytime curve, pauses between resumed runs left out where the runs are recorded), and
     where the best drawn design (not a start point) ranks on the leaderboard."""
-    from search.commands.report_data import anytime
-    from search.job.progress import clock
+    from search.commands.report_data import anytime, clock
     from search.store.study import search_runs, search_seconds
 
     trials = study.get_trials(deepcopy=False)

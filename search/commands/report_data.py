@@ -75,6 +75,12 @@ def confirmed(trials: Sequence[FrozenTrial]) -> list[dict]:
     return out
 
 
+def clock(seconds: float) -> str:
+    """h:mm:ss, as the anytime curve is printed."""
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
 def search_clock(when: datetime, runs: Sequence[tuple[datetime, datetime]]) -> float | None:
     """Seconds the search had run by `when`: the parts of its runs (search_runs) before it, so
     the pauses between resumed runs do not count. None when `when` falls outside every run."""

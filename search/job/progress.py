@@ -10,6 +10,7 @@ import time
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
+from search.commands.report_data import clock
 from search.store import records
 from search.store.records import completed, is_counted, start_label
 from trainers.loop import EpochStats
@@ -32,11 +33,6 @@ def trial_line(t: FrozenTrial) -> str:
     params = records.params(t)
     params_s = f"{params:6d} params" if params is not None else "     - params"
     return f"trial {t.number:4d}{name}  {params_s}  val {acc}  {len(curve):2d} ep  {secs:6.1f}s  {state}"
-
-
-def clock(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 class Progress:

@@ -19,10 +19,11 @@ import optuna
 from search.baselines import resolve
 from search.commands.frontier import format_frontier, frontier_points, write_frontier_figure
 from search.commands.leaderboard import format_leaderboard, leaderboard_rows, search_line, winner_line
+from search.commands.report_data import clock
 from search.config import SearchConfig, validate
 from search.errors import EXIT_TOO_MANY_FAILURES, SearchFailed, TooManyFailures
 from search.job.confirm import Retrainer, confirm_top, refit_top, study_verdicts
-from search.job.progress import Progress, clock
+from search.job.progress import Progress
 from search.job.seeds import InProcess, Workers
 from search.job.starts import create_or_resume
 from search.job.worker import run_worker, run_workers
