@@ -8,7 +8,7 @@ VENV    := .venv
 STAMP   := $(VENV)/.installed
 ARGS    ?= --budget 8000 --trials 100
 
-.PHONY: search test test-all bench clean-venv
+.PHONY: search test test-all bench gpu-bundle clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,18 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python -m search bench train
+
+# A lent GPU box has torch, numpy, scipy and tqdm but not these, and no network: this puts their
+# wheels (for its Python 3.12) and the MNIST files, gzipped, under .gpu/ (git-ignored), which the
+# device call carries (README, "On a GPU").
+GPU_WHEELS := optuna==5.1.0 sqlalchemy==2.1.9 alembic==1.20.1 mako==1.4.3 colorlog==6.12.0 torchsummary==1.5.1
+
+gpu-bundle: $(STAMP)
+	rm -rf .gpu && mkdir -p .gpu/whl .gpu/data/MNIST/raw
+	$(VENV)/bin/python -m search data
+	for f in data/MNIST/raw/*-ubyte; do gzip -9c $$f > .gpu/data/MNIST/raw/$$(basename $$f).gz; done
+	$(VENV)/bin/python -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+	  --implementation cp --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .gpu/whl $(GPU_WHEELS)
 
 clean-venv:
 	rm -rf $(VENV)
