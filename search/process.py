@@ -36,3 +36,16 @@ def setup_process() -> None:
     signal.signal(signal.SIGTERM, _interrupt_once)
     warnings.filterwarnings("ignore", message=r".*is an experimental feature|.*is experimental")
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # we print our own line per trial
+
+
+def stop_workers(procs: list) -> None:
+    """After an interrupt: Ctrl-C reached the workers too (same process group), a SIGTERM sent to
+    the parent alone did not. Give each a moment to close what it is running, then pass the
+    signal on to any still running (workers ignore a second one) and wait for them."""
+    for p in procs:
+        p.join(timeout=5)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(timeout=60)

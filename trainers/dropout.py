@@ -5,8 +5,8 @@ dropout ~40% of a training step for the seed models. Here the mask comes from nu
 bits per element, kept with probability 1 - round(p * 65536) / 65536, so the rate matches p to
 within 1e-5 and the mask is element-wise and independent, as in nn.Dropout. The bits are the
 bit generator's raw 64-bit outputs seen as four 16-bit numbers each, written straight into an
-array: `Generator.bytes` first builds a Python bytes object, and for a wide separable design at
-28x28 that alone took about a quarter of a training step (`bench dropout`). Only the trainer
+array: `Generator.bytes` first builds a Python bytes object, and drew the same masks 1.9x slower
+(`bench dropout`: 12% of a pass on the 8,000 winner, 7% over 8 designs). Only the trainer
 swaps it in, only on CPU and only while training; models and exports keep plain nn.Dropout.
 """
 

@@ -24,7 +24,7 @@ from search.config import SearchConfig, validate
 from search.errors import EXIT_TOO_MANY_FAILURES, SearchFailed, TooManyFailures
 from search.job.confirm import Retrainer, confirm_top, refit_top, study_verdicts
 from search.job.progress import Progress
-from search.job.seeds import InProcess, Workers
+from search.job.seeds import Workers
 from search.job.starts import create_or_resume
 from search.job.worker import run_worker, run_workers
 from search.store.archive import Keeper
@@ -36,7 +36,6 @@ from search.store.study import (
 from trainers.data import DeviceData, load_data
 from trainers.datasets import target_accuracy
 from trainers.loop import resolve_device
-from trainers.precision import resolve_precision
 
 
 def _epochs_phrase(cfg: SearchConfig) -> str:
@@ -115,15 +114,6 @@ def run_trials(study: optuna.Study, storage, cfg: SearchConfig, data: DeviceData
             + ", ".join(f"{clock(s)} {v:.2f}% (trial {n})" for s, v, n in progress.anytime))
 
 
-def seed_runner(cfg: SearchConfig, data: DeviceData) -> InProcess | Workers:
-    """Who trains confirmation's and the refit's seeds: --workers processes, as the search's
-    trials, or this process when there is one."""
-    precision = resolve_precision(cfg.precision, data.train.x.device.type)
-    if cfg.workers == 1:
-        return InProcess(data, precision)
-    return Workers(cfg.workers, cfg.data_args(), str(data.train.x.device), precision)
-
-
 def confirm_and_refit(cfg: SearchConfig, data: DeviceData, log) -> None:
     annotating = open_annotating_storage(cfg.storage)  # may add records to finished trials
 
@@ -132,10 +122,12 @@ def confirm_and_refit(cfg: SearchConfig, data: DeviceData, log) -> None:
         return load_existing(cfg.study_name, cfg.storage, storage=annotating)
 
     study = fresh()
-    runner = seed_runner(cfg, data)
     r = Retrainer(annotating, data, cfg.confirm_seeds, artifact_dir(study),
                   target_accuracy(cfg.dataset, cfg.target), cfg.precision, log,
-                  cap=cfg.confirm_cap or 2 * cfg.confirm_seeds, runner=runner)
+                  cap=cfg.confirm_cap or 2 * cfg.confirm_seeds)
+    if cfg.workers > 1:  # the seeds train side by side, as the search's trials did
+        device = str(data.train.x.device)
+        r = replace(r, runner=Workers(cfg.workers, cfg.data_args(), device, r.resolved_precision))
     try:
         t0 = time.monotonic()
         confirm_top(r, study, cfg.top_k)
@@ -148,7 +140,8 @@ def confirm_and_refit(cfg: SearchConfig, data: DeviceData, log) -> None:
         refit_top(r, fresh(), cfg.refit)
         log(f"refit: {time.monotonic() - t0:.0f}s")
     finally:
-        runner.close()
+        if r.runner is not None:
+            r.runner.close()
     log(f"archive: {keeper.write()}")
 
 

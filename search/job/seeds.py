@@ -24,6 +24,7 @@ import torch
 from tqdm import tqdm
 
 from search.errors import SearchFailed
+from search.process import setup_process, stop_workers
 from search.store.records import CONFIRM_SEED_BASE
 from search.verdict import pack
 from space import ArchSpec, Recipe
@@ -111,7 +112,6 @@ class InProcess:
 
 def _worker(data_args: dict, device: str, precision: str, jobs: mp.Queue, results: mp.Queue) -> None:
     """One worker process: load the study's data once, then train jobs until the None sentinel."""
-    from search.process import setup_process
     from trainers.data import load_data
 
     setup_process()
@@ -183,18 +183,9 @@ class Workers:
         except BaseException:
             for bar in bars.values():
                 bar.close()
-            self._stop()
+            stop_workers(self.procs)
+            self.procs = []
             raise
-
-    def _stop(self) -> None:
-        # Ctrl-C reached the workers too (same process group); a SIGTERM sent to us alone did not
-        for p in self.procs:
-            p.join(timeout=5)
-            if p.is_alive():
-                p.terminate()
-        for p in self.procs:
-            p.join(timeout=60)
-        self.procs = []
 
     def close(self) -> None:
         if not self.procs:

@@ -19,7 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 from search.config import SearchConfig
 from search.errors import EXIT_INTERRUPTED, EXIT_TOO_MANY_FAILURES, TooManyFailures
 from search.job.objective import EpochHook, make_objective
-from search.process import setup_process
+from search.process import setup_process, stop_workers
 from search.store.records import counted_trials, fail_reason, is_counted, is_surplus
 from search.store.storage import open_storage, trial_id
 from trainers.data import DeviceData
@@ -149,15 +149,7 @@ def run_workers(cfg: SearchConfig, study: optuna.Study, on_trial: Callable[[Froz
             relay()
             time.sleep(POLL_S)
     except KeyboardInterrupt:
-        # Ctrl-C reached the workers too (same process group); a SIGTERM sent to us alone did
-        # not: pass it on to any worker still running after a moment. Workers ignore a second one.
-        for p in procs:
-            p.join(timeout=5)
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-        for p in procs:
-            p.join(timeout=60)
+        stop_workers(procs)
         relay()
         raise
     relay()
