@@ -64,6 +64,13 @@ def run_cli(*args: str, cwd: Path, timeout: float = 600, check: bool = False,
     return proc
 
 
+def run_patched(patch: str, args: list[str], cwd, timeout: float) -> subprocess.CompletedProcess:
+    """The CLI run as a user would, after `patch` (Python source) has replaced some of its parts."""
+    code = f"{patch}import sys\nfrom search.cli import main; sys.exit(main(sys.argv[1:]))\n"
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=cli_env(), capture_output=True,
+                          text=True, timeout=timeout)
+
+
 def wait_for_running_trial(url: str, proc: subprocess.Popen, timeout: float = 180) -> int:
     """Poll the SQLite file read-only (never creating a schema beside the CLI) for a trial that is
     RUNNING and has reported at least one epoch; return its number."""

@@ -11,7 +11,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from conftest import counted, run_cli
+from conftest import counted, run_cli, run_patched
 from search.store.records import FAIL_REASON, RECIPE, VAL_CURVE
 
 SMALL = ["--subset", "600", "--sampler", "random", "--seed", "3", "--budget", "8000"]
@@ -127,6 +127,36 @@ def test_a_search_resumes_from_the_archive_alone_and_keeps_its_clock(tmp_path, d
     assert sum((b - a).total_seconds() for a, b in runs) == pytest.approx(after.user_attrs["search_seconds"], abs=2)
     line = next(x for x in proc.stdout.splitlines() if x.startswith("searched: "))
     assert "searched: 5 trials (" in line and "best validation against the search clock: " in line
+
+
+def test_a_stopped_refit_leaves_confirmation_in_the_archive_and_a_clone_goes_on(tmp_path, data_dir):
+    """Ctrl-C in the refit: the archive already holds every confirmation seed and the stages'
+    wall seconds, so the same command on a machine with only the archive refits, retraining
+    no confirmation seed, and the split keeps both runs."""
+    from search.store.records import confirm_record, refit_record
+
+    args = [*SMALL, "--epochs", "1", "--trials", "2", "--top-k", "1", "--confirm-seeds", "2", "--confirm-cap", "2",
+            "--data-dir", str(data_dir), "--study-name", "stop"]
+    first = tmp_path / "first"
+    first.mkdir()
+    patch = "import search.job.run as r\ndef stop(*a, **k): raise KeyboardInterrupt\nr.refit_top = stop\n"
+    proc = run_patched(patch, args, first, timeout=300)
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    archived = load_journal(first / "studies" / "archive" / "stop.jsonl", "stop")
+    confirmed = {t.number: confirm_record(t) for t in archived.trials if confirm_record(t)}
+    assert confirmed and all(rec["seeds"] == 2 for rec in confirmed.values())
+    assert set(archived.user_attrs["stage_seconds"]) == {"confirmation", "refit"}
+    clone = tmp_path / "clone"
+    shutil.copytree(first / "studies" / "archive", clone / "studies" / "archive")
+    proc = run_cli(*args, cwd=clone, check=True)
+    assert "confirming trial" not in proc.stdout and "refitting trial" in proc.stdout
+    after = load_sqlite(clone, "stop")
+    assert {t.number: confirm_record(t) for t in after.trials if confirm_record(t)} == confirmed
+    assert any(refit_record(t).get("seeds") == 2 for t in after.trials)
+    stages = after.user_attrs["stage_seconds"]
+    assert stages["confirmation"] >= archived.user_attrs["stage_seconds"]["confirmation"]
+    assert stages["refit"] > archived.user_attrs["stage_seconds"]["refit"]
+    same_trials(after, load_journal(clone / "studies" / "archive" / "stop.jsonl", "stop"))
 
 
 def test_two_workers_keep_one_archive_of_every_trial(tmp_path, data_dir):

@@ -15,7 +15,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from conftest import cli_env, counted, require, run_cli, wait_for_running_trial
+from conftest import cli_env, counted, require, run_cli, run_patched, wait_for_running_trial
 from search.store.storage import open_storage
 from search.store.records import start_label
 
@@ -141,13 +141,6 @@ LONG = ["--budget", "8000", "--epochs", "4", "--subset", "4000", "--sampler", "r
         "--heartbeat", "1", "--no-baselines"]
 
 
-def _run_patched(patch: str, args: list[str], cwd, timeout: float) -> subprocess.CompletedProcess:
-    """The CLI run as a user would, after `patch` (Python source) has replaced some of its parts."""
-    code = f"{patch}import sys\nfrom search.cli import main; sys.exit(main(sys.argv[1:]))\n"
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=cli_env(), capture_output=True,
-                          text=True, timeout=timeout)
-
-
 def _start_until_mid_trial(cwd, data_dir, name: str, *extra: str, base=LONG, new_group: bool = False):
     """Start a long search; return (its args, storage URL, process, number of a trial mid-training)."""
     args = [*base, *extra, "--data-dir", str(data_dir), "--study-name", name]
@@ -198,7 +191,7 @@ def test_an_interrupt_whose_clean_up_fails_still_exits_130_without_a_traceback(t
         "r.run_worker, r.set_search_seconds = interrupted, locked\n"
     )
     args = [*SMALL, "--trials", "2", "--no-baselines", "--data-dir", str(data_dir), "--study-name", "late"]
-    proc = _run_patched(patch, args, tmp_path, timeout=120)
+    proc = run_patched(patch, args, tmp_path, timeout=120)
     assert proc.returncode == 130, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     (line,) = [l for l in proc.stderr.splitlines() if l.startswith("interrupted:")]
@@ -283,7 +276,7 @@ def test_consecutive_failures_stop_the_search(tmp_path, data_dir):
         "orig = s.sample_recipe\n"
         "s.sample_recipe = lambda trial, epochs, **kw: replace(orig(trial, epochs, **kw), lr=float('inf'), schedule='step', gamma=1.0)\n"
     )
-    proc = _run_patched(patch, env_args, tmp_path, timeout=300)
+    proc = run_patched(patch, env_args, tmp_path, timeout=300)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert "stopped after 2 consecutive failed trials" in proc.stderr
     study = optuna.load_study(study_name="boom", storage=f"sqlite:///{tmp_path}/studies/boom.db")

@@ -99,6 +99,21 @@ def test_the_winner_and_the_baseline_are_refit_on_train_and_val(e2e):
         assert r["test_acc"] != c["test_acc"]  # more images, other weights, other curves
 
 
+def test_wall_time_is_split_into_search_confirmation_and_refit(e2e):
+    from search.commands.report_data import clock
+
+    cwd, proc = e2e
+    attrs = load(cwd, "e2e").user_attrs
+    stages = attrs["stage_seconds"]
+    assert set(stages) == {"confirmation", "refit"} and all(v > 0 for v in stages.values())
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("wall time: "))
+    total = attrs["search_seconds"] + stages["confirmation"] + stages["refit"]
+    assert line == (f"wall time: search {clock(attrs['search_seconds'])}, confirmation "
+                    f"{clock(stages['confirmation'])}, refit {clock(stages['refit'])}; all {clock(total)}")
+    again = run_cli("leaderboard", "--study", "e2e", cwd=cwd, check=True)
+    assert line in again.stdout.splitlines()
+
+
 def test_default_search_trains_depthwise_designs_within_budget(tmp_path, data_dir):
     """By default (--separable) the space has separable blocks: separable designs train, exactly
     counted; the baseline is enqueued with its params in that space; a resume with --no-separable

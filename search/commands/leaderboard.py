@@ -82,6 +82,17 @@ def winner_line(rows: list[dict]) -> str:
                if w["refit_mean"] is not None else ""))
 
 
+def time_line(study: optuna.Study) -> str:
+    """The job's wall time split into search, confirmation and refit, each summed over every run
+    (a job resumed across sessions included), and their total."""
+    from search.commands.report_data import clock
+    from search.store.study import STAGES, search_seconds, stage_seconds
+
+    parts = {"search": search_seconds(study), **stage_seconds(study)}
+    shown = [f"{k} {clock(parts[k])}" if k in parts else f"{k} not run" for k in ("search", *STAGES)]
+    return f"wall time: {', '.join(shown)}; all {clock(sum(parts.values()))}"
+
+
 def search_line(study: optuna.Study) -> str:
     """How the search went: its trials, the best validation accuracy against the search clock
     (the anytime curve, pauses between resumed runs left out where the runs are recorded), and

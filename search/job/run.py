@@ -9,6 +9,7 @@ the refit of the winner, then the leaderboard.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import replace
 from datetime import datetime
@@ -18,7 +19,7 @@ import optuna
 
 from search.baselines import resolve
 from search.commands.frontier import format_frontier, frontier_points, write_frontier_figure
-from search.commands.leaderboard import format_leaderboard, leaderboard_rows, search_line, winner_line
+from search.commands.leaderboard import format_leaderboard, leaderboard_rows, search_line, time_line, winner_line
 from search.commands.report_data import clock
 from search.config import SearchConfig, validate
 from search.errors import EXIT_TOO_MANY_FAILURES, SearchFailed, TooManyFailures
@@ -30,7 +31,7 @@ from search.job.worker import run_worker, run_workers
 from search.store.archive import Keeper
 from search.store.storage import open_annotating_storage
 from search.store.study import (
-    DATA_ATTR, FRONTIER_ATTR, artifact_dir, data_facts, load_existing, open_search_storage,
+    DATA_ATTR, FRONTIER_ATTR, add_stage_seconds, artifact_dir, data_facts, load_existing, open_search_storage,
     search_seconds, set_search_seconds, store_verdict, verdict_lines,
 )
 from trainers.data import DeviceData, load_data
@@ -66,6 +67,7 @@ def run_search(cfg: SearchConfig, log=print, data: DeviceData | None = None) -> 
     rows = leaderboard_rows(final)
     log(format_leaderboard(rows, cfg.limits, target_accuracy(cfg.dataset, cfg.target)))
     log(search_line(final))
+    log(time_line(final))
     log(winner_line(rows))
     for line in verdict_lines(final):
         log(line)
@@ -128,21 +130,33 @@ def confirm_and_refit(cfg: SearchConfig, data: DeviceData, log) -> None:
     if cfg.workers > 1:  # the seeds train side by side, as the search's trials did
         device = str(data.train.x.device)
         r = replace(r, runner=Workers(cfg.workers, cfg.data_args(), device, r.resolved_precision))
+    keeper = Keeper(annotating, cfg.study_name, cfg.archive)
     try:
-        t0 = time.monotonic()
-        confirm_top(r, study, cfg.top_k)
-        study = fresh()
-        store_verdict(study, study_verdicts(study))  # winner vs each baseline, stored on the study
-        log(f"confirmation: {time.monotonic() - t0:.0f}s")
-        keeper = Keeper(annotating, cfg.study_name, cfg.archive)
-        keeper.write()
-        t0 = time.monotonic()
-        refit_top(r, fresh(), cfg.refit)
-        log(f"refit: {time.monotonic() - t0:.0f}s")
+        with _stage("confirmation", fresh, keeper, log):
+            confirm_top(r, study, cfg.top_k)
+            study = fresh()
+            store_verdict(study, study_verdicts(study))  # winner vs each baseline, stored on the study
+        with _stage("refit", fresh, keeper, log):
+            refit_top(r, fresh(), cfg.refit)
     finally:
         if r.runner is not None:
             r.runner.close()
-    log(f"archive: {keeper.write()}")
+    log(f"archive: {keeper.path}")
+
+
+@contextlib.contextmanager
+def _stage(name: str, fresh, keeper: Keeper, log):
+    """One stage after the search. Stopped or not, its wall seconds are added to the study (so a
+    job resumed across runs keeps its whole split, stage_seconds) and the archive is rewritten (so
+    the seeds it stored go on from a committed archive on another machine)."""
+    t0 = time.monotonic()
+    try:
+        yield
+    finally:
+        spent = time.monotonic() - t0
+        add_stage_seconds(fresh(), name, spent)
+        keeper.write()
+        log(f"{name}: {spent:.0f}s (this run)")
 
 
 def frontier_figure_path(cfgs: list[SearchConfig]) -> Path:

@@ -21,6 +21,8 @@ FRONTIER_ATTR = "frontier"  # study attribute: the frontier figure this study is
 DATA_ATTR = "data"  # study attribute: what a model of this study takes and gives (see data_facts)
 SEARCH_SECONDS_ATTR = "search_seconds"  # study attribute: wall seconds of trial search, summed over runs
 SEARCH_RUNS_ATTR = "search_runs"  # study attribute: [start, end] of every search run (see search_runs)
+STAGE_SECONDS_ATTR = "stage_seconds"  # study attribute: {stage: wall seconds} after the search, summed over runs
+STAGES = ("confirmation", "refit")  # what runs after the search, in order
 
 
 def check_study_name(name: str) -> None:
@@ -174,6 +176,21 @@ def set_search_seconds(study: optuna.Study, seconds: float, run: tuple[datetime,
     if run is not None:
         stored = list(study.user_attrs.get(SEARCH_RUNS_ATTR, []))
         study.set_user_attr(SEARCH_RUNS_ATTR, stored + [[run[0].isoformat(), run[1].isoformat()]])
+
+
+def stage_seconds(study: optuna.Study) -> dict[str, float]:
+    """Wall seconds each stage after the search (confirmation, refit) has taken over every run,
+    interrupted ones included, so that a job resumed across machines can still say how its wall
+    time split. A stage never run is absent."""
+    return {k: float(v) for k, v in study.user_attrs.get(STAGE_SECONDS_ATTR, {}).items()}
+
+
+def add_stage_seconds(study: optuna.Study, stage: str, seconds: float) -> None:
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}")
+    stored = stage_seconds(study)
+    stored[stage] = round(stored.get(stage, 0.0) + seconds, 1)
+    study.set_user_attr(STAGE_SECONDS_ATTR, stored)
 
 
 def search_runs(study: optuna.Study) -> list[tuple[datetime, datetime]]:
