@@ -348,7 +348,7 @@ def cmd_bench(argv: list[str]) -> int:
     g.add_argument("--workers", type=int, default=1, help="proxy: processes sharing the designs (one thread each on "
                    "CPU; on a GPU they share it), all writing the one resumable file")
     g.add_argument("--proxies", default=None, help="proxy: comma list of search epochs to rank designs with, "
-                   "each a whole recipe compressed to that length (default 2,3,5)")
+                   "each a whole recipe compressed to that length (default 1,2,3,5; more lengths than a file has add their runs to it)")
     g.add_argument("--variants", default=None, help="recipe: comma list of sgd-step, adam-step, sgd-onecycle, "
                    "adam-onecycle, adam-onecycle-ema (weights averaged), adam-onecycle-bs32 (batches of 32), "
                    "sgd-step-kd (distilled from a teacher trained once); default all")

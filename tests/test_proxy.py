@@ -33,7 +33,7 @@ def test_a_proxy_that_ranks_as_the_truth_keeps_the_top_two_and_is_chosen():
     rows = {r["proxy"]: r for r in a["rows"]}
     assert rows["2"]["spearman"] == pytest.approx(1.0) and rows["2"]["kendall"] == pytest.approx(1.0)
     assert rows["2"]["recall"][2] == 1.0 and rows["2"]["cost"] == pytest.approx(2 / 15)
-    assert a["choice"] == ("2", 2)  # the cheapest proxy, with the smallest top-k
+    assert a["choice"] == (str(min(P.PROXIES)), 2)  # the cheapest proxy, with the smallest top-k
     assert "cheapest proxy keeping the top 2" in P.format_analysis(a)
 
 
@@ -122,6 +122,13 @@ def test_workers_share_the_designs_and_merge_every_run_into_one_file(tmp_path, m
     assert all(set(r["runs"]) == {"e2", "s1000", "s1001"} for r in records)
     assert P.run_proxy(**kw, worker=0) == records and len(calls) == len(designs) * 3  # nothing left to run
     assert json.loads(out.read_text())["proxies"] == [2]
+    # a longer list of proxies adds only the new lengths' runs, to every design, in the same file
+    records = P.run_proxy(**{**kw, "proxies": [1, 2], "workers": 1}, worker=0)
+    assert calls[len(designs) * 3:] == ["e1"] * len(designs)
+    assert all(set(r["runs"]) == {"e1", "e2", "s1000", "s1001"} for r in records)
+    assert json.loads(out.read_text())["proxies"] == [1, 2]
+    P.run_proxy(**{**kw, "proxies": [2], "workers": 1}, worker=0)  # fewer lengths: nothing to run, none lost
+    assert len(calls) == len(designs) * 4 and json.loads(out.read_text())["proxies"] == [1, 2]
 
 
 def test_too_few_finished_designs_are_reported_not_ranked():

@@ -1,6 +1,6 @@
 """`python -m search bench proxy`: does a whole recipe compressed to E epochs rank designs as 15 do?
 
-    python -m search bench proxy --budget 8000 --designs 14 --proxies 2,3,5   # train, then analyse
+    python -m search bench proxy --budget 8000 --designs 14 --proxies 1,2,3,5   # train, then analyse
     python -m search bench proxy --analyse studies/proxy-b8000.json            # re-read, train nothing
 
 The designs are the search's own at the budget: its start points (the presets, fitted and
@@ -9,7 +9,7 @@ Each trains once per proxy length E (`Recipe.compressed`: OneCycle over E epochs
 scaled to E, on all 50,000 training images; seed PROXY_SEED) and at the protocol's 15 epochs over
 TRUTH_SEEDS (confirmation's seeds, so no proxy shares an initialisation with the truth). After
 every run the JSON file is rewritten, so a stopped run goes on where it stopped, on any machine
-that has the file.
+that has the file; a run with more --proxies adds the new lengths' runs to every design in it.
 
 The analysis (pure, from the file) ranks designs by their proxy's final validation accuracy
 against the mean final validation accuracy of the 15-epoch seeds: Spearman and Kendall, and what
@@ -39,7 +39,7 @@ from search.job.pruner import first_judged, replay_epochs, rule_for, stops
 
 PROXY_SEED = 100
 TRUTH_SEEDS = (1000, 1001)
-PROXIES = (2, 3, 5)
+PROXIES = (1, 2, 3, 5)
 TOP_KS = (2, 3, 4, 5)
 ORDERS = 2000  # bootstrap draws of the designs, each in a random order
 MIN_DESIGNS = 4  # designs with every run before the analysis ranks anything
@@ -95,9 +95,9 @@ def run_proxy(*, designs: int, budget: int, epochs: int, seed: int, proxies: Seq
     from space import count_params
     from trainers import load_data
 
-    header = _header(budget, epochs, seed, designs, proxies, precision)
+    header = _header(budget, epochs, seed, designs, precision)
     keys = run_keys(proxies)
-    have = {r["label"]: set(r["runs"]) for r in _stored(out, header)}
+    have = {r["label"]: set(r["runs"]) for r in _stored(out, header)[0]}
     # each worker's share is fixed by the designs' order, not by what is left, so a resumed
     # run's workers never leave a design to nobody
     mine = [d for i, d in enumerate(draw_designs(designs, budget, epochs, seed))
@@ -112,18 +112,20 @@ def run_proxy(*, designs: int, budget: int, epochs: int, seed: int, proxies: Seq
             fresh = {"label": label, "spec": spec.to_dict(), "recipe": recipe.to_dict(),
                      "params": count_params(spec), "runs": {}}
             with _locked(out):
-                stored = _stored(out, header)
+                stored, lengths = _stored(out, header)
                 rec = next((r for r in stored if r["label"] == label), None)
                 if rec is None:
                     stored.append(rec := fresh)
                 rec["runs"][key] = run
-                out.write_text(json.dumps({**header, "device": str(device), "records": stored}, indent=1))
+                out.write_text(json.dumps({**header, "proxies": sorted({*lengths, *proxies}), "device": str(device),
+                                           "records": stored}, indent=1))
             log(f"[{k}/{len(mine)}] {label} {key}: val {run['val'][-1]:.2f}% ({run['wall']:.0f} s)")
-    return _stored(out, header)
+    return _stored(out, header)[0]
 
 
-def _header(budget: int, epochs: int, seed: int, designs: int, proxies: Sequence[int], precision: str) -> dict:
-    return {"budget": budget, "epochs": epochs, "seed": seed, "draws": designs, "proxies": list(proxies),
+def _header(budget: int, epochs: int, seed: int, designs: int, precision: str) -> dict:
+    """What every run of a file must share; the proxy lengths are not in it (they only add runs)."""
+    return {"budget": budget, "epochs": epochs, "seed": seed, "draws": designs,
             "truth_seeds": list(TRUTH_SEEDS), "proxy_seed": PROXY_SEED, "precision": precision}
 
 
@@ -168,16 +170,17 @@ def run_workers(workers: int, **kw) -> None:
         raise UserError(f"bench proxy: worker exit codes {failed}; run the same command to go on")
 
 
-def _stored(out: Path, header: dict) -> list[dict]:
+def _stored(out: Path, header: dict) -> tuple[list[dict], list[int]]:
+    """The file's records and the proxy lengths it has run, after checking it shares `header`."""
     from search.bench.fidelity import stored_file
 
     stored = stored_file(out, "proxy")
     if stored is None:
-        return []
+        return [], []
     differ = sorted(k for k, v in header.items() if stored.get(k) != v)
     if differ:
         raise UserError(f"{out} was made with other settings ({', '.join(differ)}); pick another --out")
-    return stored["records"]
+    return stored["records"], stored.get("proxies", [])
 
 
 # --- analysis (pure) ----------------------------------------------------------------------------
