@@ -33,6 +33,7 @@ def test_a_proxy_that_ranks_as_the_truth_keeps_the_top_two_and_is_chosen():
     rows = {r["proxy"]: r for r in a["rows"]}
     assert rows["2"]["spearman"] == pytest.approx(1.0) and rows["2"]["kendall"] == pytest.approx(1.0)
     assert rows["2"]["recall"][2] == 1.0 and rows["2"]["cost"] == pytest.approx(2 / 15)
+    assert rows["2"]["loss"] == dict.fromkeys(P.TOP_KS, 0.0)  # its top k always hold the truth's best
     assert a["choice"] == (str(min(P.PROXIES)), 2)  # the cheapest proxy, with the smallest top-k
     assert "cheapest proxy keeping the top 2" in P.format_analysis(a)
 
@@ -51,7 +52,20 @@ def test_a_proxy_that_reverses_the_ranking_is_never_chosen():
     records = [_record(f"d{i}", 98.0 + i / 10, 99.0 - i / 10) for i in range(10)]
     a = P.analyse(records, P.PROXIES, orders=200)
     assert all(r["recall"][5] < P.RECALL_GOAL for r in a["rows"] if r["proxy"].isdigit())
+    # the proxy's favourites are the truth's worst: picking among them loses points, fewer with k
+    loss = next(r for r in a["rows"] if r["proxy"] == "2")["loss"]
+    assert loss[2] > loss[5] > 0.1
     assert a["choice"] is None and "keep the protocol's epochs" in P.format_analysis(a)
+
+
+def test_the_unpruned_rows_show_what_the_pruner_alone_loses():
+    records = [_record(f"d{i}", 98.0 + i / 10, 97.0 + i / 10) for i in range(10)]
+    for r in records[-2:]:  # the truth's top 2 rank first on the proxy too, after terrible early epochs
+        r["runs"]["e3"]["val"][:2] = [50.0, 50.0]
+    rows = {r["proxy"]: r for r in P.analyse(records, P.PROXIES, orders=200)["rows"]}
+    assert rows["3"]["recall"][2] < 0.5 and rows["3, unpruned"]["recall"][2] == 1.0
+    assert rows["3"]["spearman"] == rows["3, unpruned"]["spearman"]  # the ranking itself is the same
+    assert rows["2"]["recall"] == rows["2, unpruned"]["recall"]  # nothing for the pruner to drop there
 
 
 def test_the_pruner_replay_drops_a_design_from_the_confirmed():

@@ -15,7 +15,8 @@ The analysis (pure, from the file) ranks designs by their proxy's final validati
 against the mean final validation accuracy of the 15-epoch seeds: Spearman and Kendall, and what
 confirmation needs: over bootstrap draws of the designs in random orders, with the default
 pruner replayed on the proxy curves as the search would judge them, how often the truth's top 2
-both finish among the proxy's top k. "15 (one seed)" scores one truth seed against the other:
+both finish among the proxy's top k, and how many points the best of those k trails the truth's
+best by (what the choice costs once confirmation finds the best of its k). "15 (one seed)" scores one truth seed against the other:
 the ceiling any proxy can reach at this seed noise. The cost is the proxy's time over the
 15-epoch runs', per design: CPU seconds on a CPU (one thread per run, so other work on the machine
 does not move it), wall seconds on a GPU; a design whose runs were split between the two is left
@@ -223,19 +224,26 @@ def survivors(curves: Sequence[Sequence[float]], schedules: Sequence[str], order
 
 
 def top2_recall(proxy: Sequence[Sequence[float]], truth: Sequence[float], schedules: Sequence[str],
-                ks: Sequence[int] = TOP_KS, orders: int = ORDERS, seed: int = 0) -> dict[int, float]:
-    """k -> share of bootstrap orders in which the truth's top 2 of the drawn designs both finish
-    among the top k of the proxy's finals (the designs confirmation would retrain)."""
+                ks: Sequence[int] = TOP_KS, orders: int = ORDERS, seed: int = 0,
+                prune: bool = True) -> dict[str, dict[int, float]]:
+    """What confirming the proxy's top k (the survivors of the replayed pruner, or every design
+    with prune=False, ranked by their proxy finals) keeps, over bootstrap orders of the designs: "recall", k -> share of orders in
+    which the truth's top 2 both are among them; "loss", k -> mean accuracy points between the
+    truth's best design and the best of them by the truth (what picking by the proxy costs when
+    confirmation then finds the best of its k)."""
     rng = random.Random(seed)
     hits = dict.fromkeys(ks, 0)
+    lost = dict.fromkeys(ks, 0.0)
     n = len(truth)
     for _ in range(orders):
         order = list(dict.fromkeys(rng.choices(range(n), k=n)))  # a bootstrap draw, in random order
         best2 = sorted(order, key=lambda i: truth[i], reverse=True)[:2]
-        ranked = sorted(survivors(proxy, schedules, order), key=lambda i: proxy[i][-1], reverse=True)
+        kept = survivors(proxy, schedules, order) if prune else order
+        ranked = sorted(kept, key=lambda i: proxy[i][-1], reverse=True)
         for k in ks:
             hits[k] += set(best2) <= set(ranked[:k])
-    return {k: h / orders for k, h in hits.items()}
+            lost[k] += truth[best2[0]] - max(truth[i] for i in ranked[:k])
+    return {"recall": {k: h / orders for k, h in hits.items()}, "loss": {k: v / orders for k, v in lost.items()}}
 
 
 def complete(records: list[dict], keys: Sequence[str]) -> list[dict]:
@@ -243,7 +251,8 @@ def complete(records: list[dict], keys: Sequence[str]) -> list[dict]:
 
 
 def analyse(records: list[dict], proxies: Sequence[int], orders: int = ORDERS) -> dict:
-    """One row per proxy (and the one-seed ceiling) over the designs with every run."""
+    """One row per proxy (and the one-seed ceiling) over the designs with every run, judged by the
+    search's pruner, then each again unpruned (what the pruner costs, apart from the ranking)."""
     from search.bench.fidelity import spearman
 
     recs = complete(records, run_keys(proxies))
@@ -255,15 +264,17 @@ def analyse(records: list[dict], proxies: Sequence[int], orders: int = ORDERS) -
     device = [{r["runs"][k].get("device", "cpu") for k in truth_keys} for r in recs]
     schedules = [r["recipe"]["schedule"] for r in recs]
     rows = []
-    for label, key, against in [*((f"{e}", f"e{e}", truth) for e in proxies),
-                                ("15 (one seed)", truth_keys[0], [r["runs"][truth_keys[1]]["val"][-1] for r in recs])]:
+    ceiling = ("15 (one seed)", truth_keys[0], [r["runs"][truth_keys[1]]["val"][-1] for r in recs])
+    for (label, key, against), prune in [(row, prune) for prune in (True, False)
+                                         for row in [*((f"{e}", f"e{e}", truth) for e in proxies), ceiling]]:
         curves = [r["runs"][key]["val"] for r in recs]
         finals = [c[-1] for c in curves]
         # a cost compares runs on one kind of device: a design whose runs were split is left out
         same = [(r, c) for r, c, d in zip(recs, full_cpu, device) if d == {r["runs"][key].get("device", "cpu")}]
         cost = statistics.fmean(run_seconds(r["runs"][key]) / c for r, c in same) if same else float("nan")
-        rows.append({"proxy": label, "spearman": spearman(finals, against), "kendall": kendall(finals, against),
-                     "recall": top2_recall(curves, against, schedules, orders=orders), "cost": cost})
+        rows.append({"proxy": label + ("" if prune else ", unpruned"), "spearman": spearman(finals, against),
+                     "kendall": kendall(finals, against), "cost": cost,
+                     **top2_recall(curves, against, schedules, orders=orders, prune=prune)})
     return {"designs": len(recs), "of": len(records), "full_cpu_s": statistics.fmean(full_cpu),
             "rows": rows, "choice": choose(rows)}
 
@@ -283,11 +294,14 @@ def format_analysis(a: dict) -> str:
         return (f"{a['designs']} designs with every run (of {a['of']} begun): too few to rank (at least "
                 f"{MIN_DESIGNS}); run the same command to go on")
     lines = [f"{a['designs']} designs with every run (of {a['of']}); 15-epoch run {a['full_cpu_s']:.0f} s on average",
-             f"{'epochs':>14} {'spearman':>8} {'kendall':>7} " + " ".join(f"{'top2<=' + str(k):>8}" for k in TOP_KS)
-             + f" {'cost':>6}"]
+             f"{'epochs':>24} {'spearman':>8} {'kendall':>7} " + " ".join(f"{'top2<=' + str(k):>8}" for k in TOP_KS)
+             + " " + " ".join(f"{'lost@' + str(k):>7}" for k in TOP_KS) + f" {'cost':>6}"]
     for r in a["rows"]:
-        lines.append(f"{r['proxy']:>14} {r['spearman']:8.2f} {r['kendall']:7.2f} "
-                     + " ".join(f"{r['recall'][k]:8.2f}" for k in TOP_KS) + f" {r['cost']:6.2f}")
+        lines.append(f"{r['proxy']:>24} {r['spearman']:8.2f} {r['kendall']:7.2f} "
+                     + " ".join(f"{r['recall'][k]:8.2f}" for k in TOP_KS) + " "
+                     + " ".join(f"{r['loss'][k]:7.3f}" for k in TOP_KS) + f" {r['cost']:6.2f}")
+    lines.append("top2<=k: share of orders whose 15-epoch top 2 are both among the proxy's top k; lost@k: mean "
+                 "points between the 15-epoch best and the best of the proxy's top k")
     if a["choice"]:
         lines.append(f"cheapest proxy keeping the top 2 in >= {RECALL_GOAL:.0%} of orders: "
                      f"{a['choice'][0]} epochs with --top-k {a['choice'][1]}")
