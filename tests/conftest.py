@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import pytest
 
+import forked_cli
 from search.process import child_env as cli_env  # tests import it from here
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,11 +54,9 @@ def counted(study) -> list:
 
 def run_cli(*args: str, cwd: Path, timeout: float = 600, check: bool = False,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run `python -m search ARGS` as a user would, from `cwd` (studies/ lands there)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "search", *args], cwd=cwd, env={**cli_env(), **(env or {})},
-        capture_output=True, text=True, timeout=timeout,
-    )
+    """Run `python -m search ARGS` as a user would, from `cwd` (studies/ lands there), in its own
+    process (forked_cli: without paying torch's import again)."""
+    proc = forked_cli.run(list(args), cwd, {**cli_env(), **(env or {})}, timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
@@ -66,9 +64,7 @@ def run_cli(*args: str, cwd: Path, timeout: float = 600, check: bool = False,
 
 def run_patched(patch: str, args: list[str], cwd, timeout: float) -> subprocess.CompletedProcess:
     """The CLI run as a user would, after `patch` (Python source) has replaced some of its parts."""
-    code = f"{patch}import sys\nfrom search.cli import main; sys.exit(main(sys.argv[1:]))\n"
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=cli_env(), capture_output=True,
-                          text=True, timeout=timeout)
+    return forked_cli.run(list(args), cwd, cli_env(), timeout, patch=patch)
 
 
 def wait_for_running_trial(url: str, proc: subprocess.Popen, timeout: float = 180) -> int:
