@@ -32,7 +32,9 @@ def test_a_proxy_that_ranks_as_the_truth_keeps_the_top_two_and_is_chosen():
     a = P.analyse(records, P.PROXIES, orders=200)
     rows = {r["proxy"]: r for r in a["rows"]}
     assert rows["2"]["spearman"] == pytest.approx(1.0) and rows["2"]["kendall"] == pytest.approx(1.0)
-    assert rows["2"]["recall"][2] == 1.0 and rows["2"]["cost"] == pytest.approx(2 / 15)
+    assert rows["2"]["recall"][2] == 1.0 and rows["2, unpruned"]["cost"] == pytest.approx(2 / 15)
+    # the worst designs are stopped early in some orders: the search pays for fewer epochs
+    assert 0 < rows["2"]["spent"] < 1 and rows["2"]["cost"] == pytest.approx(2 / 15 * rows["2"]["spent"])
     assert rows["2"]["loss"] == dict.fromkeys(P.TOP_KS, 0.0)  # its top k always hold the truth's best
     assert a["choice"] == (str(min(P.PROXIES)), 2)  # the cheapest proxy, with the smallest top-k
     assert "cheapest proxy keeping the top 2" in P.format_analysis(a)
@@ -45,7 +47,7 @@ def test_the_cost_is_cpu_time_on_a_cpu_wall_time_on_a_gpu_and_never_mixes_the_tw
             run.update(device="cuda", wall=run["cpu"] / 10, cpu=1.0)
     records[0]["runs"]["e2"].update(device="cuda", wall=99.0)  # its truth ran on a CPU: not compared
     rows = {r["proxy"]: r for r in P.analyse(records, P.PROXIES, orders=10)["rows"]}
-    assert rows["2"]["cost"] == pytest.approx(2 / 15) and rows["5"]["cost"] == pytest.approx(5 / 15)
+    assert rows["2, unpruned"]["cost"] == pytest.approx(2 / 15) and rows["5, unpruned"]["cost"] == pytest.approx(5 / 15)
 
 
 def test_a_proxy_that_reverses_the_ranking_is_never_chosen():
@@ -151,3 +153,12 @@ def test_too_few_finished_designs_are_reported_not_ranked():
     a = P.analyse(records, P.PROXIES)
     assert a["rows"] == [] and a["choice"] is None
     assert "too few to rank" in P.format_analysis(a) and f"(of {P.MIN_DESIGNS} begun)" in P.format_analysis(a)
+
+
+def test_the_choice_may_be_unpruned_but_never_the_ceiling():
+    def row(proxy, recall, cost, ceiling=False):
+        return {"proxy": proxy, "ceiling": ceiling, "recall": {2: recall, 3: recall}, "cost": cost}
+
+    rows = [row("2", 0.5, 0.10), row("2, unpruned", 0.95, 0.14), row("3", 0.92, 0.2), row("15 (one seed)", 1.0, 0.0, True)]
+    assert P.choose(rows) == ("2, unpruned", 2)
+    assert P.choose(rows[:1] + rows[3:]) is None

@@ -16,11 +16,13 @@ against the mean final validation accuracy of the 15-epoch seeds: Spearman and K
 confirmation needs: over bootstrap draws of the designs in random orders, with the default
 pruner replayed on the proxy curves as the search would judge them, how often the truth's top 2
 both finish among the proxy's top k, and how many points the best of those k trails the truth's
-best by (what the choice costs once confirmation finds the best of its k). "15 (one seed)" scores one truth seed against the other:
-the ceiling any proxy can reach at this seed noise. The cost is the proxy's time over the
-15-epoch runs', per design: CPU seconds on a CPU (one thread per run, so other work on the machine
-does not move it), wall seconds on a GPU; a design whose runs were split between the two is left
-out of the cost, so a file begun on a CPU can be finished on a GPU.
+best by (what the choice costs once confirmation finds the best of its k). Every row comes again
+unpruned, so the pruner's share of a miss shows apart from the ranking's. "15 (one seed)" scores
+one truth seed against the other: the ceiling any proxy can reach at this seed noise. The cost
+is the proxy's time over the 15-epoch runs', per design, times the share of its epochs the
+replayed pruner lets train: CPU seconds on a CPU (one thread per run, so other work on the
+machine does not move it), wall seconds on a GPU; a design whose runs were split between the two
+is left out of the cost, so a file begun on a CPU can be finished on a GPU.
 """
 
 from __future__ import annotations
@@ -206,21 +208,27 @@ def kendall(a: Sequence[float], b: Sequence[float]) -> float:
     return (conc - disc) / denom if denom else float("nan")
 
 
-def survivors(curves: Sequence[Sequence[float]], schedules: Sequence[str], order: Sequence[int]) -> list[int]:
-    """The designs that finish when the search's default pruner judges them in `order`: each
-    curve against the finished curves of its own schedule, from the first epoch it is judged."""
+def trained_epochs(curves: Sequence[Sequence[float]], schedules: Sequence[str], order: Sequence[int]) -> dict[int, int]:
+    """Epochs each design trains when the search's default pruner judges them in `order`: its
+    whole curve if it finishes, else up to the epoch it is stopped at. Each curve is judged against
+    the finished curves of its own schedule, from the first epoch it is judged."""
     done: dict[str, list[Sequence[float]]] = {}
-    out = []
+    out = {}
     for i in order:
         c, sched = curves[i], schedules[i]
         base = rule_for(len(c))  # as make_pruner judges a search of this many epochs
         rule = replace(base, warmup=first_judged(base, len(c), sched))
         mine = done.setdefault(sched, [])
-        if not any(stops(rule, e, len(c), max(c[:e]), [d[e - 1] for d in mine if len(d) >= e])
-                   for e in replay_epochs(len(c))):
+        out[i] = next((e for e in replay_epochs(len(c))
+                       if stops(rule, e, len(c), max(c[:e]), [d[e - 1] for d in mine if len(d) >= e])), len(c))
+        if out[i] == len(c):
             mine.append(c)
-            out.append(i)
     return out
+
+
+def survivors(curves: Sequence[Sequence[float]], schedules: Sequence[str], order: Sequence[int]) -> list[int]:
+    """The designs that finish (the pruner never stops a trial at its last epoch), in `order`."""
+    return [i for i, e in trained_epochs(curves, schedules, order).items() if e == len(curves[i])]
 
 
 def top2_recall(proxy: Sequence[Sequence[float]], truth: Sequence[float], schedules: Sequence[str],
@@ -230,20 +238,25 @@ def top2_recall(proxy: Sequence[Sequence[float]], truth: Sequence[float], schedu
     with prune=False, ranked by their proxy finals) keeps, over bootstrap orders of the designs: "recall", k -> share of orders in
     which the truth's top 2 both are among them; "loss", k -> mean accuracy points between the
     truth's best design and the best of them by the truth (what picking by the proxy costs when
-    confirmation then finds the best of its k)."""
+    confirmation then finds the best of its k); "spent": the share of the proxy's epochs the
+    designs train, the pruner's saving taken off."""
     rng = random.Random(seed)
     hits = dict.fromkeys(ks, 0)
     lost = dict.fromkeys(ks, 0.0)
+    spent = 0.0
     n = len(truth)
     for _ in range(orders):
         order = list(dict.fromkeys(rng.choices(range(n), k=n)))  # a bootstrap draw, in random order
         best2 = sorted(order, key=lambda i: truth[i], reverse=True)[:2]
-        kept = survivors(proxy, schedules, order) if prune else order
+        epochs = trained_epochs(proxy, schedules, order) if prune else {i: len(proxy[i]) for i in order}
+        kept = [i for i in order if epochs[i] == len(proxy[i])]
+        spent += sum(epochs.values()) / sum(len(proxy[i]) for i in order)
         ranked = sorted(kept, key=lambda i: proxy[i][-1], reverse=True)
         for k in ks:
             hits[k] += set(best2) <= set(ranked[:k])
             lost[k] += truth[best2[0]] - max(truth[i] for i in ranked[:k])
-    return {"recall": {k: h / orders for k, h in hits.items()}, "loss": {k: v / orders for k, v in lost.items()}}
+    return {"recall": {k: h / orders for k, h in hits.items()}, "loss": {k: v / orders for k, v in lost.items()},
+            "spent": spent / orders}
 
 
 def complete(records: list[dict], keys: Sequence[str]) -> list[dict]:
@@ -272,16 +285,19 @@ def analyse(records: list[dict], proxies: Sequence[int], orders: int = ORDERS) -
         # a cost compares runs on one kind of device: a design whose runs were split is left out
         same = [(r, c) for r, c, d in zip(recs, full_cpu, device) if d == {r["runs"][key].get("device", "cpu")}]
         cost = statistics.fmean(run_seconds(r["runs"][key]) / c for r, c in same) if same else float("nan")
-        rows.append({"proxy": label + ("" if prune else ", unpruned"), "spearman": spearman(finals, against),
-                     "kendall": kendall(finals, against), "cost": cost,
-                     **top2_recall(curves, against, schedules, orders=orders, prune=prune)})
+        kept = top2_recall(curves, against, schedules, orders=orders, prune=prune)
+        # what a search pays: the whole proxy run, less the epochs the pruner saves
+        rows.append({"proxy": label + ("" if prune else ", unpruned"), "ceiling": key == truth_keys[0],
+                     "pruned": prune, "spearman": spearman(finals, against), "kendall": kendall(finals, against),
+                     "cost": cost * kept["spent"], **kept})
     return {"designs": len(recs), "of": len(records), "full_cpu_s": statistics.fmean(full_cpu),
             "rows": rows, "choice": choose(rows)}
 
 
 def choose(rows: list[dict]) -> tuple[str, int] | None:
-    """The cheapest proxy, with the smallest top-k, that keeps the top 2 in RECALL_GOAL of orders."""
-    fits = [(r["cost"], k, r["proxy"]) for r in rows if r["proxy"].isdigit()
+    """The cheapest proxy (pruned or not), with the smallest top-k, that keeps the top 2 in
+    RECALL_GOAL of orders."""
+    fits = [(r["cost"], k, r["proxy"]) for r in rows if not r["ceiling"]
             for k, share in r["recall"].items() if share >= RECALL_GOAL]
     if not fits:
         return None
@@ -301,10 +317,11 @@ def format_analysis(a: dict) -> str:
                      + " ".join(f"{r['recall'][k]:8.2f}" for k in TOP_KS) + " "
                      + " ".join(f"{r['loss'][k]:7.3f}" for k in TOP_KS) + f" {r['cost']:6.2f}")
     lines.append("top2<=k: share of orders whose 15-epoch top 2 are both among the proxy's top k; lost@k: mean "
-                 "points between the 15-epoch best and the best of the proxy's top k")
+                 "points between the 15-epoch best and the best of the proxy's top k; cost: the search's seconds "
+                 "per design (pruned epochs left out) over a 15-epoch run's")
     if a["choice"]:
         lines.append(f"cheapest proxy keeping the top 2 in >= {RECALL_GOAL:.0%} of orders: "
-                     f"{a['choice'][0]} epochs with --top-k {a['choice'][1]}")
+                     f"{a['choice'][0].replace(', unpruned', ' (--pruner none)')} epochs with --top-k {a['choice'][1]}")
     else:
         lines.append(f"no proxy keeps the top 2 in >= {RECALL_GOAL:.0%} of orders: keep the protocol's epochs")
     return "\n".join(lines)
