@@ -78,6 +78,9 @@ def test_report_renders_in_headless_chromium(tmp_path, data_dir):
     run_cli("report", "--study", "rep", "--out", str(out), cwd=tmp_path, check=True)
     text = out.read_text()
     assert "<script src=" not in text  # plotly.js is inlined: the file works offline
+    board = run_cli("leaderboard", "--study", "rep", cwd=tmp_path, check=True).stdout
+    (wall,) = [line for line in board.splitlines() if line.startswith("wall time: search ")]
+    assert f"<p>{wall}</p>" in text  # the job's split, as the leaderboard prints it
     for title in ("Parameters vs validation accuracy", "MACs per image vs validation accuracy",
                   "Peak int8 activation memory (bytes) vs validation accuracy"):
         assert title in text, title

@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from search.commands import report_data as rd
+from search.commands.leaderboard import time_line
 from search.store.study import FRONTIER_ATTR, load_existing, search_runs, study_config, verdict_lines
 from search.store.records import completed
 from trainers.datasets import target_accuracy
@@ -122,6 +123,7 @@ def build_html(study: optuna.Study) -> str:
 {ERROR_TRAP}</head><body style="font-family:sans-serif;max-width:1100px;margin:auto">
 <h1>Study {html.escape(study.study_name)}</h1>
 <p>budget {html.escape(str(cfg.limits))}, {cfg.dataset}, {cfg.trial_epochs} epochs per trial ({cfg.epochs} in confirmation), {n} trained trials.</p>
+<p>{html.escape(time_line(study))}</p>
 {verdict}
 <pre id="js-errors" style="color:red"></pre>
 {''.join(f'<div class="plot">{p}</div>' for p in parts)}
