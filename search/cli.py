@@ -347,6 +347,8 @@ def cmd_bench(argv: list[str]) -> int:
     g.add_argument("--designs", type=int, default=24, help="fidelity, proxy, layout, dropout: random designs drawn at --budget (the search's start points there are added)")
     g.add_argument("--workers", type=int, default=1, help="proxy: processes sharing the designs (one thread each on "
                    "CPU; on a GPU they share it), all writing the one resumable file")
+    g.add_argument("--hours", type=float, default=None, help="proxy: begin only the runs expected to end within "
+                   "this many hours (cheap runs of later designs fill the end); the same command goes on")
     g.add_argument("--proxies", default=None, help="proxy: comma list of search epochs to rank designs with, "
                    "each a whole recipe compressed to that length (default 1,2,3,5; more lengths than a file has add their runs to it)")
     g.add_argument("--variants", default=None, help="recipe: comma list of sgd-step, adam-step, sgd-onecycle, "

@@ -102,14 +102,15 @@ def test_analysis_through_the_cli(tmp_path):
     assert "6 designs with every run" in out and "15 (one seed)" in out
 
 
-@pytest.mark.parametrize("bad", ["two", "0", "15"])
+@pytest.mark.parametrize("bad", [["--proxies", "two"], ["--proxies", "0"], ["--proxies", "15"], ["--hours", "0"],
+                                 ["--hours", "-1"]])
 def test_bad_proxies_get_one_line_and_exit_2_before_any_data(tmp_path, monkeypatch, capsys, bad):
     from search.cli import main
 
     monkeypatch.chdir(tmp_path)
-    assert main(["bench", "proxy", "--proxies", bad]) == 2
+    assert main(["bench", "proxy", *bad]) == 2
     err = capsys.readouterr().err
-    assert "--proxies" in err and len(err.strip().splitlines()) == 1
+    assert bad[0] in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "data").exists() and not (tmp_path / "studies").exists()
 
 
@@ -162,3 +163,21 @@ def test_the_choice_may_be_unpruned_but_never_the_ceiling():
     rows = [row("2", 0.5, 0.10), row("2, unpruned", 0.95, 0.14), row("3", 0.92, 0.2), row("15 (one seed)", 1.0, 0.0, True)]
     assert P.choose(rows) == ("2, unpruned", 2)
     assert P.choose(rows[:1] + rows[3:]) is None
+
+
+def test_near_the_end_only_runs_that_fit_are_begun():
+    from space import count_macs
+
+    designs = P.draw_designs(2, 4000, 15, 0)
+    (a, spec_a, _), (b, spec_b, _) = designs[:2]
+    # design a has run: 10 CPU seconds an epoch; b has not, so its epochs are priced by MACs
+    records = [{"label": a, "spec": spec_a.to_dict(), "runs": {"e2": {"val": [1, 2], "wall": 20.0, "cpu": 20.0}}}]
+    assert P.epoch_seconds(records, a, count_macs(spec_a), 15) == 10.0
+    assert P.epoch_seconds(records, b, count_macs(spec_b), 15) == pytest.approx(10.0 * count_macs(spec_b) / count_macs(spec_a))
+    assert P.epoch_seconds([], b, count_macs(spec_b), 15) is None  # nothing to go by: it runs
+    pending = [(a, "s1000", count_macs(spec_a)), (b, "e1", count_macs(spec_b))]
+    assert P.next_run(pending, records, 15, None) == pending[0]  # no limit: in order
+    assert P.next_run(pending, records, 15, 200.0) == pending[0]  # 150 s fits
+    cheap = 10.0 * count_macs(spec_b) / count_macs(spec_a) + 1
+    assert P.next_run(pending, records, 15, cheap) == pending[1]  # only b's one epoch fits
+    assert P.next_run(pending, records, 15, cheap - 2) is None

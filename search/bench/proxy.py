@@ -89,40 +89,83 @@ def run_seconds(run: dict) -> float:
     return run["wall"] if run.get("device", "cpu") == "cuda" else run["cpu"]
 
 
+def run_epochs(key: str, epochs: int) -> int:
+    return int(key[1:]) if key[0] == "e" else epochs
+
+
+def epoch_seconds(records: list[dict], label: str, macs: int, epochs: int) -> float | None:
+    """What one epoch of design `label` is expected to cost (run_seconds): its own stored runs'
+    mean, else its MACs times the file's median seconds per epoch and MAC; None with no runs."""
+    def per_epoch(run: dict, key: str) -> float:
+        return run_seconds(run) / run_epochs(key, epochs)
+
+    from space import ArchSpec, count_macs
+
+    own = [per_epoch(run, k) for r in records if r["label"] == label for k, run in r["runs"].items()]
+    if own:
+        return statistics.fmean(own)
+    rates = [per_epoch(run, k) / count_macs(ArchSpec.from_dict(r["spec"])) for r in records
+             for k, run in r["runs"].items()]
+    return statistics.median(rates) * macs if rates else None
+
+
+def next_run(pending: list[tuple[str, str, int]], records: list[dict], epochs: int,
+             left: float | None) -> tuple[str, str, int] | None:
+    """The first pending (label, key, macs) expected to end within `left` seconds (None: no limit,
+    the first): near the end of a session the cheap runs of later designs fill the time a long
+    run would have been cut short in."""
+    for label, key, macs in pending:
+        per = epoch_seconds(records, label, macs, epochs)
+        if left is None or per is None or per * run_epochs(key, epochs) <= left:
+            return label, key, macs
+    return None
+
+
 def run_proxy(*, designs: int, budget: int, epochs: int, seed: int, proxies: Sequence[int], out: Path,
               data_dir: str, device, precision: str = "auto", workers: int = 1, worker: int = 0,
-              log: Callable[[str], None] = print) -> list[dict]:
+              hours: float | None = None, log: Callable[[str], None] = print) -> list[dict]:
     """Train every run not yet in `out` (resumable, design by design); return all records. With
     `workers`, this process takes every workers-th design from `worker` on, and each run is
-    merged into the file under a lock, so several processes (on a GPU, or one per core) share it."""
-    from space import count_params
+    merged into the file under a lock, so several processes (on a GPU, or one per core) share it.
+    With `hours`, only runs expected to end within that many hours of the start are begun."""
+    from space import count_macs, count_params
     from trainers import load_data
 
+    deadline = time.monotonic() + hours * 3600 if hours is not None else None
     header = _header(budget, epochs, seed, designs, precision)
     keys = run_keys(proxies)
     have = {r["label"]: set(r["runs"]) for r in _stored(out, header)[0]}
     # each worker's share is fixed by the designs' order, not by what is left, so a resumed
     # run's workers never leave a design to nobody
-    mine = [d for i, d in enumerate(draw_designs(designs, budget, epochs, seed))
-            if i % workers == worker and set(keys) - have.get(d[0], set())]
-    if mine:
+    mine = {d[0]: d for i, d in enumerate(draw_designs(designs, budget, epochs, seed)) if i % workers == worker}
+    pending = [(label, key, count_macs(spec)) for label, (_, spec, _) in mine.items()
+               for key in keys if key not in have.get(label, set())]
+    if pending:
         data = load_data("mnist", data_dir, device, val_size=10_000, log=log)
-    for k, (label, spec, recipe) in enumerate(mine, 1):
-        for key in keys:
-            if key in have.get(label, set()):
-                continue
-            run = train_run(key, spec, recipe, data, precision)
-            fresh = {"label": label, "spec": spec.to_dict(), "recipe": recipe.to_dict(),
-                     "params": count_params(spec), "runs": {}}
-            with _locked(out):
-                stored, lengths = _stored(out, header)
-                rec = next((r for r in stored if r["label"] == label), None)
-                if rec is None:
-                    stored.append(rec := fresh)
-                rec["runs"][key] = run
-                out.write_text(json.dumps({**header, "proxies": sorted({*lengths, *proxies}), "device": str(device),
-                                           "records": stored}, indent=1))
-            log(f"[{k}/{len(mine)}] {label} {key}: val {run['val'][-1]:.2f}% ({run['wall']:.0f} s)")
+    done = 0
+    while pending:
+        left = deadline - time.monotonic() if deadline is not None else None
+        pick = next_run(pending, _stored(out, header)[0], epochs, left)
+        if pick is None:
+            log(f"{len(pending)} runs left; none is expected to end within the {hours:g} hours: "
+                "run the same command to go on")
+            break
+        pending.remove(pick)
+        label, key, macs = pick
+        _, spec, recipe = mine[label]
+        run = train_run(key, spec, recipe, data, precision)
+        fresh = {"label": label, "spec": spec.to_dict(), "recipe": recipe.to_dict(),
+                 "params": count_params(spec), "runs": {}}
+        with _locked(out):
+            stored, lengths = _stored(out, header)
+            rec = next((r for r in stored if r["label"] == label), None)
+            if rec is None:
+                stored.append(rec := fresh)
+            rec["runs"][key] = run
+            out.write_text(json.dumps({**header, "proxies": sorted({*lengths, *proxies}), "device": str(device),
+                                       "records": stored}, indent=1))
+        done += 1
+        log(f"[{done}/{done + len(pending)}] {label} {key}: val {run['val'][-1]:.2f}% ({run['wall']:.0f} s)")
     return _stored(out, header)[0]
 
 
@@ -352,6 +395,8 @@ def bench_proxy(*, designs: int, budget: int, epochs: int, seed: int, out: Path 
         return 0
     check_budget(budget)
     wanted = parse_proxies(proxies)
+    if kw.get("hours") is not None and not kw["hours"] > 0:
+        raise UserError(f"--hours must be > 0, got {kw['hours']}")
     if designs < 0 or wanted[-1] >= epochs or workers < 1:
         raise UserError(f"--designs must be >= 0, --proxies shorter than --epochs {epochs} and --workers >= 1, "
                         f"got {designs}, {proxies} and {workers}")
@@ -364,9 +409,11 @@ def bench_proxy(*, designs: int, budget: int, epochs: int, seed: int, out: Path 
     print(f"proxy: the start points at budget {budget:,} and {designs} random draws, each at {wanted} epochs "
           f"and at {epochs} epochs over seeds {list(TRUTH_SEEDS)}, device {dev}, {precision}; raw curves -> {out}")
     kw = dict(designs=designs, budget=budget, epochs=epochs, seed=seed, proxies=wanted, out=out,
-              data_dir=data_dir, device=dev, precision=precision)
+              data_dir=data_dir, device=dev, precision=precision, hours=kw.get("hours"))
     if workers > 1:
         run_workers(workers, **kw)
-    records = run_proxy(**kw)  # with workers, every run is in the file by now: this only reads it
+        records = _stored(out, _header(budget, epochs, seed, designs, precision))[0]
+    else:
+        records = run_proxy(**kw)
     print(format_analysis(analyse(records, wanted)))
     return 0
