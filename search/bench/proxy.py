@@ -96,10 +96,10 @@ def run_epochs(key: str, epochs: int) -> int:
 def epoch_seconds(records: list[dict], label: str, macs: int, epochs: int) -> float | None:
     """What one epoch of design `label` is expected to cost (run_seconds): its own stored runs'
     mean, else its MACs times the file's median seconds per epoch and MAC; None with no runs."""
+    from space import ArchSpec, count_macs
+
     def per_epoch(run: dict, key: str) -> float:
         return run_seconds(run) / run_epochs(key, epochs)
-
-    from space import ArchSpec, count_macs
 
     own = [per_epoch(run, k) for r in records if r["label"] == label for k, run in r["runs"].items()]
     if own:
