@@ -33,6 +33,7 @@ def test_a_proxy_that_ranks_as_the_truth_keeps_the_top_two_and_is_chosen():
     rows = {r["proxy"]: r for r in a["rows"]}
     assert rows["2"]["spearman"] == pytest.approx(1.0) and rows["2"]["kendall"] == pytest.approx(1.0)
     assert rows["2"]["recall"][2] == 1.0 and rows["2, unpruned"]["cost"] == pytest.approx(2 / 15)
+    assert rows["2, unpruned"]["search_h"] == pytest.approx(P.SEARCH_TRIALS * 2 / 3600)  # 2 s a design here
     # the worst designs are stopped early in some orders: the search pays for fewer epochs
     assert 0 < rows["2"]["spent"] < 1 and rows["2"]["cost"] == pytest.approx(2 / 15 * rows["2"]["spent"])
     assert rows["2"]["loss"] == dict.fromkeys(P.TOP_KS, 0.0)  # its top k always hold the truth's best

@@ -47,6 +47,7 @@ TOP_KS = (2, 3, 4, 5)
 ORDERS = 2000  # bootstrap draws of the designs, each in a random order
 MIN_DESIGNS = 4  # designs with every run before the analysis ranks anything
 RECALL_GOAL = 0.9  # the top 2 must be among the confirmed in this share of the orders
+SEARCH_TRIALS = 100  # the trials of the main command, priced in the table
 
 
 # --- designs and runs ---------------------------------------------------------------------------
@@ -328,11 +329,13 @@ def analyse(records: list[dict], proxies: Sequence[int], orders: int = ORDERS) -
         # a cost compares runs on one kind of device: a design whose runs were split is left out
         same = [(r, c) for r, c, d in zip(recs, full_cpu, device) if d == {r["runs"][key].get("device", "cpu")}]
         cost = statistics.fmean(run_seconds(r["runs"][key]) / c for r, c in same) if same else float("nan")
+        seconds = statistics.fmean(run_seconds(r["runs"][key]) for r, _ in same) if same else float("nan")
         kept = top2_recall(curves, against, schedules, orders=orders, prune=prune)
         # what a search pays: the whole proxy run, less the epochs the pruner saves
         rows.append({"proxy": label + ("" if prune else ", unpruned"), "ceiling": key == truth_keys[0],
                      "pruned": prune, "spearman": spearman(finals, against), "kendall": kendall(finals, against),
-                     "cost": cost * kept["spent"], **kept})
+                     "cost": cost * kept["spent"], "search_h": SEARCH_TRIALS * seconds * kept["spent"] / 3600,
+                     **kept})
     return {"designs": len(recs), "of": len(records), "full_cpu_s": statistics.fmean(full_cpu),
             "rows": rows, "choice": choose(rows)}
 
@@ -354,14 +357,15 @@ def format_analysis(a: dict) -> str:
                 f"{MIN_DESIGNS}); run the same command to go on")
     lines = [f"{a['designs']} designs with every run (of {a['of']}); 15-epoch run {a['full_cpu_s']:.0f} s on average",
              f"{'epochs':>24} {'spearman':>8} {'kendall':>7} " + " ".join(f"{'top2<=' + str(k):>8}" for k in TOP_KS)
-             + " " + " ".join(f"{'lost@' + str(k):>7}" for k in TOP_KS) + f" {'cost':>6}"]
+             + " " + " ".join(f"{'lost@' + str(k):>7}" for k in TOP_KS) + f" {'cost':>6} {'search h':>8}"]
     for r in a["rows"]:
         lines.append(f"{r['proxy']:>24} {r['spearman']:8.2f} {r['kendall']:7.2f} "
                      + " ".join(f"{r['recall'][k]:8.2f}" for k in TOP_KS) + " "
-                     + " ".join(f"{r['loss'][k]:7.3f}" for k in TOP_KS) + f" {r['cost']:6.2f}")
+                     + " ".join(f"{r['loss'][k]:7.3f}" for k in TOP_KS) + f" {r['cost']:6.2f} {r['search_h']:8.1f}")
     lines.append("top2<=k: share of orders whose 15-epoch top 2 are both among the proxy's top k; lost@k: mean "
                  "points between the 15-epoch best and the best of the proxy's top k; cost: the search's seconds "
-                 "per design (pruned epochs left out) over a 15-epoch run's")
+                 "per design (pruned epochs left out) over a 15-epoch run's; search h: "
+                 f"{SEARCH_TRIALS} such trials of these designs, hours of one thread (on a CPU) or of the device")
     if a["choice"]:
         lines.append(f"cheapest proxy keeping the top 2 in >= {RECALL_GOAL:.0%} of orders: "
                      f"{a['choice'][0].replace(', unpruned', ' (--pruner none)')} epochs with --top-k {a['choice'][1]}")
