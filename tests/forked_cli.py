@@ -82,8 +82,8 @@ def _child(args: list[str], cwd: str, env: dict[str, str], out: str, err: str, p
 def run(args: list[str], cwd: Path, env: dict[str, str], timeout: float, patch: str = "") -> subprocess.CompletedProcess:
     """The CLI as `subprocess.run([python, -m, search, *args], capture_output=True, text=True)`."""
     if os.environ.get("BUDGETNAS_TEST_SUBPROCESS") == "1":
-        code = [f"{patch}import sys\nfrom search.cli import main; sys.exit(main(sys.argv[1:]))\n"] if patch else []
-        cmd = [sys.executable, "-c", *code] if patch else [sys.executable, "-m", "search"]
+        cmd = ([sys.executable, "-c", f"{patch}import sys\nfrom search.cli import main; sys.exit(main(sys.argv[1:]))\n"]
+               if patch else [sys.executable, "-m", "search"])
         return subprocess.run([*cmd, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     with tempfile.TemporaryDirectory(prefix="cli-") as tmp:
         out, err = os.path.join(tmp, "out"), os.path.join(tmp, "err")

@@ -73,7 +73,7 @@ def run_keys(proxies: Sequence[int]) -> list[str]:
 def train_run(key: str, spec, recipe, data, precision: str) -> dict:
     from trainers import train
 
-    epochs, seed = (int(key[1:]), PROXY_SEED) if key[0] == "e" else (recipe.epochs, int(key[1:]))
+    epochs, seed = run_epochs(key, recipe.epochs), PROXY_SEED if key[0] == "e" else int(key[1:])
     t0, c0 = time.perf_counter(), time.process_time()
     result = train(spec, data.train, recipe.compressed(epochs), evals={"val": data.val},
                    norm=(data.mean, data.std), seed=seed, precision=precision)
@@ -91,6 +91,7 @@ def run_seconds(run: dict) -> float:
 
 
 def run_epochs(key: str, epochs: int) -> int:
+    """Epochs of run `key`: e<E> trains E, s<seed> the protocol's `epochs`."""
     return int(key[1:]) if key[0] == "e" else epochs
 
 
@@ -115,9 +116,11 @@ def next_run(pending: list[tuple[str, str, int]], records: list[dict], epochs: i
     """The first pending (label, key, macs) expected to end within `left` seconds (None: no limit,
     the first): near the end of a session the cheap runs of later designs fill the time a long
     run would have been cut short in."""
+    if left is None:
+        return pending[0] if pending else None
     for label, key, macs in pending:
         per = epoch_seconds(records, label, macs, epochs)
-        if left is None or per is None or per * run_epochs(key, epochs) <= left:
+        if per is None or per * run_epochs(key, epochs) <= left:
             return label, key, macs
     return None
 
@@ -333,7 +336,7 @@ def analyse(records: list[dict], proxies: Sequence[int], orders: int = ORDERS) -
         kept = top2_recall(curves, against, schedules, orders=orders, prune=prune)
         # what a search pays: the whole proxy run, less the epochs the pruner saves
         rows.append({"proxy": label + ("" if prune else ", unpruned"), "ceiling": key == truth_keys[0],
-                     "pruned": prune, "spearman": spearman(finals, against), "kendall": kendall(finals, against),
+                     "spearman": spearman(finals, against), "kendall": kendall(finals, against),
                      "cost": cost * kept["spent"], "search_h": SEARCH_TRIALS * seconds * kept["spent"] / 3600,
                      **kept})
     return {"designs": len(recs), "of": len(records), "full_cpu_s": statistics.fmean(full_cpu),
