@@ -37,8 +37,10 @@ def test_a_proxy_that_ranks_as_the_truth_keeps_the_top_two_and_is_chosen():
     # the worst designs are stopped early in some orders: the search pays for fewer epochs
     assert 0 < rows["2"]["spent"] < 1 and rows["2"]["cost"] == pytest.approx(2 / 15 * rows["2"]["spent"])
     assert rows["2"]["loss"] == dict.fromkeys(P.TOP_KS, 0.0)  # its top k always hold the truth's best
-    assert a["choice"] == (str(min(P.PROXIES)), 2)  # the cheapest proxy, with the smallest top-k
-    assert "cheapest proxy keeping the top 2" in P.format_analysis(a)
+    # the cheapest proxy, with the smallest top-k, priced with confirmation's first round of it
+    assert (a["choice"].epochs, a["choice"].pruned, a["choice"].top_k) == (min(P.PROXIES), True, 2)
+    assert a["choice"].confirm_h == pytest.approx(P.CONFIRM_SEEDS * 2 * 15 / 3600)  # two designs, 15 s a run
+    assert "cheapest: --search-epochs 1 --top-k 2" in P.format_analysis(a)
 
 
 def test_the_cost_is_cpu_time_on_a_cpu_wall_time_on_a_gpu_and_never_mixes_the_two():
@@ -157,13 +159,34 @@ def test_too_few_finished_designs_are_reported_not_ranked():
     assert "too few to rank" in P.format_analysis(a) and f"(of {P.MIN_DESIGNS} begun)" in P.format_analysis(a)
 
 
-def test_the_choice_may_be_unpruned_but_never_the_ceiling():
-    def row(proxy, recall, cost, ceiling=False):
-        return {"proxy": proxy, "ceiling": ceiling, "recall": {2: recall, 3: recall}, "cost": cost}
+def _row(epochs, recall, search_h, pruned=True, ceiling=False, run_h=0.1):
+    """An analysis row: `recall` for k = 2..5, confirmation priced at `run_h` per design and seed."""
+    return {"epochs": epochs, "pruned": pruned, "ceiling": ceiling, "search_h": search_h,
+            "recall": dict(zip(P.TOP_KS, recall)), "confirm_h": {k: P.CONFIRM_SEEDS * k * run_h for k in P.TOP_KS}}
 
-    rows = [row("2", 0.5, 0.10), row("2, unpruned", 0.95, 0.14), row("3", 0.92, 0.2), row("15 (one seed)", 1.0, 0.0, True)]
-    assert P.choose(rows) == ("2, unpruned", 2)
+
+def test_the_choice_may_be_unpruned_but_never_the_ceiling():
+    rows = [_row(2, (0.5, 0.5, 0.5, 0.5), 1.0), _row(2, (0.95,) * 4, 1.4, pruned=False),
+            _row(3, (0.92,) * 4, 2.0), _row(15, (1.0,) * 4, 0.0, ceiling=True)]
+    c = P.choose(rows)
+    assert (c.epochs, c.pruned, c.top_k) == (2, False, 2) and c.flags == "--search-epochs 2 --top-k 2 --pruner none"
     assert P.choose(rows[:1] + rows[3:]) is None
+
+
+def test_a_cheap_proxy_that_needs_a_large_top_k_pays_for_it_in_confirmation():
+    cheap_wide = _row(1, (0.5, 0.6, 0.8, 0.95), 1.0, run_h=0.2)  # top 2 kept only within its top 5
+    dear_narrow = _row(2, (0.95,) * 4, 2.0, run_h=0.2)
+    # 15-epoch seeds dear: 3 extra designs x 3 seeds x 0.2 h outweigh the extra hour of search
+    c = P.choose([cheap_wide, dear_narrow] + [_row(15, (1.0,) * 4, 0.0, ceiling=True)])
+    assert (c.epochs, c.top_k) == (2, 2)
+    for r in (cheap_wide, dear_narrow):
+        r["confirm_h"] = {k: P.CONFIRM_SEEDS * k * 0.01 for k in P.TOP_KS}  # seeds cheap: the search decides
+    assert (P.choose([cheap_wide, dear_narrow]).epochs, P.choose([cheap_wide, dear_narrow]).top_k) == (1, 5)
+
+
+def test_where_the_pruner_stops_nothing_the_unpruned_row_is_not_offered_again():
+    rows = [_row(1, (0.95,) * 4, 1.0), _row(1, (0.95,) * 4, 1.0, pruned=False)]
+    assert [c.pruned for c in P.fits(rows)] == [True]
 
 
 def test_near_the_end_only_runs_that_fit_are_begun():

@@ -22,7 +22,9 @@ one truth seed against the other: the ceiling any proxy can reach at this seed n
 is the proxy's time over the 15-epoch runs', per design, times the share of its epochs the
 replayed pruner lets train: CPU seconds on a CPU (one thread per run, so other work on the
 machine does not move it), wall seconds on a GPU; a design whose runs were split between the two
-is left out of the cost, so a file begun on a CPU can be finished on a GPU.
+is left out of the cost, so a file begun on a CPU can be finished on a GPU. The choice weighs
+the search and confirmation together: a cheap proxy that needs a larger top k pays for it in
+confirmation's 15-epoch seeds.
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from search.config import SearchConfig
 from search.errors import UserError
 from search.job.pruner import first_judged, replay_epochs, rule_for, stops
 
@@ -48,6 +51,7 @@ ORDERS = 2000  # bootstrap draws of the designs, each in a random order
 MIN_DESIGNS = 4  # designs with every run before the analysis ranks anything
 RECALL_GOAL = 0.9  # the top 2 must be among the confirmed in this share of the orders
 SEARCH_TRIALS = 100  # the trials of the main command, priced in the table
+CONFIRM_SEEDS = SearchConfig.confirm_seeds  # confirmation's first-round seeds, priced too
 
 
 # --- designs and runs ---------------------------------------------------------------------------
@@ -280,16 +284,18 @@ def survivors(curves: Sequence[Sequence[float]], schedules: Sequence[str], order
 
 def top2_recall(proxy: Sequence[Sequence[float]], truth: Sequence[float], schedules: Sequence[str],
                 ks: Sequence[int] = TOP_KS, orders: int = ORDERS, seed: int = 0,
-                prune: bool = True) -> dict[str, dict[int, float]]:
+                prune: bool = True, full_s: Sequence[float] | None = None) -> dict[str, dict[int, float]]:
     """What confirming the proxy's top k (the survivors of the replayed pruner, or every design
     with prune=False, ranked by their proxy finals) keeps, over bootstrap orders of the designs: "recall", k -> share of orders in
     which the truth's top 2 both are among them; "loss", k -> mean accuracy points between the
     truth's best design and the best of them by the truth (what picking by the proxy costs when
     confirmation then finds the best of its k); "spent": the share of the proxy's epochs the
-    designs train, the pruner's saving taken off."""
+    designs train, the pruner's saving taken off; "confirm_s", k -> mean seconds of one 15-epoch
+    run of each of the k (`full_s`, per design; 0 without it), what one confirmation seed costs."""
     rng = random.Random(seed)
     hits = dict.fromkeys(ks, 0)
     lost = dict.fromkeys(ks, 0.0)
+    confirm = dict.fromkeys(ks, 0.0)
     spent = 0.0
     n = len(truth)
     for _ in range(orders):
@@ -302,8 +308,9 @@ def top2_recall(proxy: Sequence[Sequence[float]], truth: Sequence[float], schedu
         for k in ks:
             hits[k] += set(best2) <= set(ranked[:k])
             lost[k] += truth[best2[0]] - max(truth[i] for i in ranked[:k])
+            confirm[k] += sum(full_s[i] for i in ranked[:k]) if full_s else 0.0
     return {"recall": {k: h / orders for k, h in hits.items()}, "loss": {k: v / orders for k, v in lost.items()},
-            "spent": spent / orders}
+            "confirm_s": {k: v / orders for k, v in confirm.items()}, "spent": spent / orders}
 
 
 def complete(records: list[dict], keys: Sequence[str]) -> list[dict]:
@@ -333,25 +340,51 @@ def analyse(records: list[dict], proxies: Sequence[int], orders: int = ORDERS) -
         same = [(r, c) for r, c, d in zip(recs, full_cpu, device) if d == {r["runs"][key].get("device", "cpu")}]
         cost = statistics.fmean(run_seconds(r["runs"][key]) / c for r, c in same) if same else float("nan")
         seconds = statistics.fmean(run_seconds(r["runs"][key]) for r, _ in same) if same else float("nan")
-        kept = top2_recall(curves, against, schedules, orders=orders, prune=prune)
-        # what a search pays: the whole proxy run, less the epochs the pruner saves
+        kept = top2_recall(curves, against, schedules, orders=orders, prune=prune, full_s=full_cpu)
+        # what a search pays: the whole proxy run, less the epochs the pruner saves; then what
+        # confirmation's first round pays for the proxy's top k
         rows.append({"proxy": label + ("" if prune else ", unpruned"), "ceiling": key == truth_keys[0],
+                     "epochs": run_epochs(key, len(recs[0]["runs"][truth_keys[0]]["val"])), "pruned": prune,
                      "spearman": spearman(finals, against), "kendall": kendall(finals, against),
                      "cost": cost * kept["spent"], "search_h": SEARCH_TRIALS * seconds * kept["spent"] / 3600,
-                     **kept})
+                     "confirm_h": {k: CONFIRM_SEEDS * v / 3600 for k, v in kept["confirm_s"].items()}, **kept})
     return {"designs": len(recs), "of": len(records), "full_cpu_s": statistics.fmean(full_cpu),
             "rows": rows, "choice": choose(rows)}
 
 
-def choose(rows: list[dict]) -> tuple[str, int] | None:
-    """The cheapest proxy (pruned or not), with the smallest top-k, that keeps the top 2 in
+@dataclass(frozen=True)
+class Choice:
+    """A search fidelity that keeps the 15-epoch top 2 among the confirmed, with what it costs."""
+
+    epochs: int  # --search-epochs
+    pruned: bool  # False: the search runs with --pruner none
+    top_k: int  # --top-k
+    search_h: float  # SEARCH_TRIALS trials at this fidelity, hours of one thread (or of the device)
+    confirm_h: float  # confirmation's first round of the top k, the same hours
+
+    @property
+    def flags(self) -> str:
+        return f"--search-epochs {self.epochs} --top-k {self.top_k}" + ("" if self.pruned else " --pruner none")
+
+
+def fits(rows: list[dict]) -> list[Choice]:
+    """Every (proxy, smallest k) keeping the top 2 in RECALL_GOAL of orders, the ceiling aside,
+    cheapest first: the search and confirmation's first round together, since a cheaper proxy
+    that needs a larger k pays for it in 15-epoch seeds."""
+    out: dict[tuple, Choice] = {}
+    for r in rows:
+        k = next((k for k, share in sorted(r["recall"].items()) if share >= RECALL_GOAL), None)
+        if k is not None and not r["ceiling"]:
+            c = Choice(r["epochs"], r["pruned"], k, r["search_h"], r["confirm_h"][k])
+            # where the pruner stops nothing (one epoch), the unpruned row is the same search
+            out.setdefault((c.epochs, c.top_k, round(c.search_h, 6), round(c.confirm_h, 6)), c)
+    return sorted(out.values(), key=lambda c: (c.search_h + c.confirm_h, c.top_k, not c.pruned))
+
+
+def choose(rows: list[dict]) -> Choice | None:
+    """The cheapest fidelity, search and confirmation together, that keeps the top 2 in
     RECALL_GOAL of orders."""
-    fits = [(r["cost"], k, r["proxy"]) for r in rows if not r["ceiling"]
-            for k, share in r["recall"].items() if share >= RECALL_GOAL]
-    if not fits:
-        return None
-    _, k, proxy = min(fits)
-    return proxy, k
+    return next(iter(fits(rows)), None)
 
 
 def format_analysis(a: dict) -> str:
@@ -370,8 +403,11 @@ def format_analysis(a: dict) -> str:
                  "per design (pruned epochs left out) over a 15-epoch run's; search h: "
                  f"{SEARCH_TRIALS} such trials of these designs, hours of one thread (on a CPU) or of the device")
     if a["choice"]:
-        lines.append(f"cheapest proxy keeping the top 2 in >= {RECALL_GOAL:.0%} of orders: "
-                     f"{a['choice'][0].replace(', unpruned', ' (--pruner none)')} epochs with --top-k {a['choice'][1]}")
+        lines.append(f"keeping the top 2 in >= {RECALL_GOAL:.0%} of orders, with what the search and "
+                     f"confirmation's first round ({CONFIRM_SEEDS} seeds of the top k) cost in hours of one thread:")
+        lines += [f"{c.flags:>46}  search {c.search_h:5.1f} + confirmation {c.confirm_h:5.1f} = "
+                  f"{c.search_h + c.confirm_h:5.1f}" for c in fits(a["rows"])]
+        lines.append(f"cheapest: {a['choice'].flags}")
     else:
         lines.append(f"no proxy keeps the top 2 in >= {RECALL_GOAL:.0%} of orders: keep the protocol's epochs")
     return "\n".join(lines)
