@@ -257,18 +257,10 @@ def cmd_leaderboard(argv: list[str]) -> int:
     _study_args(p)
     p.add_argument("--limit", type=int, default=10)
     a = p.parse_args(argv)
-    from search.commands.leaderboard import format_leaderboard, leaderboard_rows, search_line, time_line, winner_line
-    from search.store.study import load_existing, study_config, verdict_lines
-    from trainers.datasets import target_accuracy
+    from search.commands.leaderboard import summary_lines
+    from search.store.study import load_existing
 
-    study = load_existing(a.study, a.storage)
-    cfg = study_config(study)
-    rows = leaderboard_rows(study, a.limit)
-    print(format_leaderboard(rows, cfg.limits, target_accuracy(cfg.dataset, cfg.target)))
-    print(search_line(study))
-    print(time_line(study))
-    print(winner_line(rows))
-    for line in verdict_lines(study):
+    for line in summary_lines(load_existing(a.study, a.storage), a.limit):
         print(line)
     return 0
 

@@ -119,3 +119,15 @@ def search_line(study: optuna.Study) -> str:
     else:
         line += "; no drawn design completed"
     return line
+
+
+def summary_lines(study: optuna.Study, limit: int = 10) -> list[str]:
+    """What `leaderboard` prints and a search ends with: the table, the search's and the stages'
+    clocks, the winner and the stored verdict."""
+    from search.store.study import study_config, verdict_lines
+    from trainers.datasets import target_accuracy
+
+    cfg = study_config(study)
+    rows = leaderboard_rows(study, limit)
+    return [format_leaderboard(rows, cfg.limits, target_accuracy(cfg.dataset, cfg.target)), search_line(study),
+            time_line(study), winner_line(rows), *verdict_lines(study)]

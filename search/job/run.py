@@ -19,7 +19,7 @@ import optuna
 
 from search.baselines import resolve
 from search.commands.frontier import format_frontier, frontier_points, write_frontier_figure
-from search.commands.leaderboard import format_leaderboard, leaderboard_rows, search_line, time_line, winner_line
+from search.commands.leaderboard import summary_lines
 from search.commands.report_data import clock
 from search.config import SearchConfig, validate
 from search.errors import EXIT_TOO_MANY_FAILURES, SearchFailed, TooManyFailures
@@ -32,7 +32,7 @@ from search.store.archive import Keeper
 from search.store.storage import open_annotating_storage
 from search.store.study import (
     DATA_ATTR, FRONTIER_ATTR, add_stage_seconds, artifact_dir, data_facts, load_existing, open_search_storage,
-    search_seconds, set_search_seconds, store_verdict, verdict_lines,
+    search_seconds, set_search_seconds, store_verdict,
 )
 from trainers.data import DeviceData, load_data
 from trainers.datasets import target_accuracy
@@ -64,12 +64,7 @@ def run_search(cfg: SearchConfig, log=print, data: DeviceData | None = None) -> 
     if cfg.top_k > 0:
         confirm_and_refit(cfg, data, log)  # 5-7. race the finalists, the verdict, the winner on every image
     final = load_existing(cfg.study_name, cfg.storage)
-    rows = leaderboard_rows(final)
-    log(format_leaderboard(rows, cfg.limits, target_accuracy(cfg.dataset, cfg.target)))
-    log(search_line(final))
-    log(time_line(final))
-    log(winner_line(rows))
-    for line in verdict_lines(final):
+    for line in summary_lines(final):
         log(line)
     log(f"total wall time: {time.monotonic() - t0:.0f}s; "
         f"dashboard: optuna-dashboard {cfg.storage} --artifact-dir {artifact_dir(final)}; archive (commit it to "
