@@ -344,7 +344,7 @@ def analyse(records: list[dict], proxies: Sequence[int], orders: int = ORDERS) -
         # what a search pays: the whole proxy run, less the epochs the pruner saves; then what
         # confirmation's first round pays for the proxy's top k
         rows.append({"proxy": label + ("" if prune else ", unpruned"), "ceiling": key == truth_keys[0],
-                     "epochs": run_epochs(key, len(recs[0]["runs"][truth_keys[0]]["val"])), "pruned": prune,
+                     "epochs": len(curves[0]), "pruned": prune,
                      "spearman": spearman(finals, against), "kendall": kendall(finals, against),
                      "cost": cost * kept["spent"], "search_h": SEARCH_TRIALS * seconds * kept["spent"] / 3600,
                      "confirm_h": {k: CONFIRM_SEEDS * v / 3600 for k, v in kept["confirm_s"].items()}, **kept})
@@ -371,14 +371,15 @@ def fits(rows: list[dict]) -> list[Choice]:
     """Every (proxy, smallest k) keeping the top 2 in RECALL_GOAL of orders, the ceiling aside,
     cheapest first: the search and confirmation's first round together, since a cheaper proxy
     that needs a larger k pays for it in 15-epoch seeds."""
-    out: dict[tuple, Choice] = {}
+    out: list[Choice] = []
     for r in rows:
         k = next((k for k, share in sorted(r["recall"].items()) if share >= RECALL_GOAL), None)
         if k is not None and not r["ceiling"]:
             c = Choice(r["epochs"], r["pruned"], k, r["search_h"], r["confirm_h"][k])
             # where the pruner stops nothing (one epoch), the unpruned row is the same search
-            out.setdefault((c.epochs, c.top_k, round(c.search_h, 6), round(c.confirm_h, 6)), c)
-    return sorted(out.values(), key=lambda c: (c.search_h + c.confirm_h, c.top_k, not c.pruned))
+            if replace(c, pruned=True) not in out:
+                out.append(c)
+    return sorted(out, key=lambda c: (c.search_h + c.confirm_h, c.top_k, not c.pruned))
 
 
 def choose(rows: list[dict]) -> Choice | None:

@@ -9,8 +9,9 @@ import optuna
 from search.store import records
 from search.store.records import start_label
 from search.store.selection import rank_key, ranked
+from search.store.study import study_config, verdict_lines
 from space.budget import KB, Budget, mega
-from trainers.datasets import DATASETS
+from trainers.datasets import DATASETS, target_accuracy
 
 
 def leaderboard_rows(study: optuna.Study, limit: int = 10) -> list[dict]:
@@ -124,9 +125,6 @@ def search_line(study: optuna.Study) -> str:
 def summary_lines(study: optuna.Study, limit: int = 10) -> list[str]:
     """What `leaderboard` prints and a search ends with: the table, the search's and the stages'
     clocks, the winner and the stored verdict."""
-    from search.store.study import study_config, verdict_lines
-    from trainers.datasets import target_accuracy
-
     cfg = study_config(study)
     rows = leaderboard_rows(study, limit)
     return [format_leaderboard(rows, cfg.limits, target_accuracy(cfg.dataset, cfg.target)), search_line(study),
