@@ -22,6 +22,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from search.config import SEARCH_EPOCHS, SearchConfig
+
 DEFAULT_STUDY = "mnist-b8000"
 
 
@@ -61,12 +63,17 @@ def _search_parser(prog: str = "python -m search", frontier: bool = False) -> ar
     g.add_argument("--trials", type=int, default=100, help="finished (complete or pruned) trials the study should hold")
     g.add_argument("--epochs", type=int, default=15, help="the protocol: epochs every confirmed and refit design trains, and every "
                    "search trial too unless --search-epochs")
-    g.add_argument("--search-epochs", type=int, default=None, metavar="E",
+    g.add_argument("--search-epochs", type=int, default=argparse.SUPPRESS, metavar="E",  # not given: SEARCH_EPOCHS
                    help="epochs each search trial trains: its whole recipe compressed to E (OneCycle over E, a StepLR "
-                        "step scaled to E), judged by the pruner within it; default: --epochs. Part of the study's identity")
+                        "step scaled to E) on every training image; default: "
+                        + (f"{SEARCH_EPOCHS} (the whole --epochs where that is as short), measured to rank designs as "
+                           "15 epochs do (studies/RESULTS.md)" if SEARCH_EPOCHS else "--epochs, until `bench proxy` "
+                           "has measured a cheaper length") + "; confirmation and refit train --epochs. Part of the "
+                        "study's identity")
     g.add_argument("--sampler", default="tpe", help="tpe | random")
-    g.add_argument("--pruner", default="median", help="median (of finished trials at the same epoch, minus a "
-                   "tolerance closing from 1 point to a 0.15 floor by the last epoch) | hyperband | none")
+    g.add_argument("--pruner", default=SearchConfig.pruner,
+                   help="median (of finished trials at the same epoch, minus a tolerance closing from 1 point to a "
+                        "0.15 floor by the last epoch) | hyperband | none")
     g.add_argument("--seed", type=int, default=0, help="sampler seed and base training seed")
     g.add_argument("--timeout", type=float, default=None,
                    help="stop starting trials once the study has searched this many seconds, summed over its runs "
@@ -101,7 +108,7 @@ def _search_parser(prog: str = "python -m search", frontier: bool = False) -> ar
                    "search keeps its archive (default studies/archive/<study-name>.jsonl) current and restores the "
                    "study from it where the storage lacks it: commit it, and a fresh clone goes on")
     g = p.add_argument_group("confirmation")
-    g.add_argument("--top-k", type=int, default=2,
+    g.add_argument("--top-k", type=int, default=SearchConfig.top_k,
                    help="best searched designs retrained with --confirm-seeds seeds (the baselines always are, besides)")
     g.add_argument("--confirm-seeds", type=int, default=3,
                    help="first-round seeds per confirmed design (the refit uses the same seeds)")
@@ -161,7 +168,7 @@ def _sub(name: str, help_: str) -> argparse.ArgumentParser:
 def cmd_search(argv: list[str]) -> int:
     a = _search_parser().parse_args(argv)
     from search.baselines import with_keys
-    from search.config import SearchConfig, validate
+    from search.config import validate
 
     cfg = SearchConfig.from_args(a)
     validate(cfg)  # before torch/optuna load: bad input is answered at once
@@ -361,7 +368,9 @@ def cmd_bench(argv: list[str]) -> int:
     g.add_argument("--seed", type=int, default=0, help="fidelity: draw and training seed")
     g.add_argument("--out", type=Path, default=None,
                    help="raw curves, resumable (default studies/fidelity.json, studies/recipe.json)")
-    g.add_argument("--analyse", type=Path, default=None, help="only analyse this stored JSON file; trains nothing")
+    g.add_argument("--analyse", default=None, metavar="FILE[,FILE]",
+                   help="only analyse these stored JSON files, trains nothing; proxy: with one file per budget, "
+                        "also the options that meet the goal at all of them")
     a = p.parse_args(argv)
     from search.bench import run_bench
 

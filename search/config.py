@@ -23,6 +23,13 @@ IDENTITY_FIELDS = ("budget", "max_macs", "max_ram", "dataset", "epochs", "search
 RECIPES = ("sgd-step", "all")
 USER_DATA = ("folder", "npz")  # --dataset folder:PATH, npz:PATH
 
+# The epochs a search trial trains by default, with the pruner and top k that go with them: what
+# `bench proxy --analyse studies/proxy-b8000.json,studies/proxy-b4000.json` finds cheapest, search
+# and confirmation's first round together, among the lengths that keep the 15-epoch top 2 among
+# the confirmed in >= 90% of bootstrap orders at both budgets. None (the protocol's --epochs)
+# until that measurement has every design at both (studies/RESULTS.md, "Not measured yet").
+SEARCH_EPOCHS: int | None = None
+
 
 @dataclass(frozen=True)
 class SearchConfig:
@@ -32,7 +39,8 @@ class SearchConfig:
     trials: int = 100  # finished trials the study should hold (complete or pruned)
     epochs: int = 15  # the protocol: epochs of the recipe every confirmed and refit design trains
     search_epochs: int | None = None  # epochs a search trial trains: its recipe compressed to this
-    #                                   length (Recipe.compressed); None: the protocol's --epochs
+    #                                   length (Recipe.compressed); None: the protocol's --epochs.
+    #                                   The CLI's default is SEARCH_EPOCHS (default_search_epochs)
     dataset: str = "mnist"  # mnist | fashion-mnist | cifar10 | folder:PATH | npz:PATH
     data_dir: str = "data"  # where the raw files live (torchvision layout)
     study_name: str = ""  # default: <dataset>-b<budget>
@@ -88,6 +96,7 @@ class SearchConfig:
         values["study_name"] = a.study_name or default_study_name(values["dataset"], a.budget, values["max_macs"],
                                                                   values["max_ram"])
         values["storage"], values["archive"] = storages(a.storage, values["study_name"])
+        values["search_epochs"] = default_search_epochs(getattr(a, "search_epochs", None), a.epochs)
         return cls(**values)
 
     @property
@@ -124,6 +133,14 @@ def frontier_configs(a: argparse.Namespace) -> list[SearchConfig]:
         name = f"{a.study_name}-b{budget}" if a.study_name else None  # None: from_args's default name
         out.append(SearchConfig.from_args(argparse.Namespace(**{**vars(a), "budget": budget, "study_name": name})))
     return out
+
+
+def default_search_epochs(given: int | None, epochs: int) -> int | None:
+    """--search-epochs as given; else SEARCH_EPOCHS where the protocol is longer, and the whole
+    protocol (None) where it is not."""
+    if given is not None:
+        return given
+    return SEARCH_EPOCHS if SEARCH_EPOCHS is not None and SEARCH_EPOCHS < epochs else None
 
 
 def absolute_dataset(name: str) -> str:

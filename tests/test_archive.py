@@ -219,6 +219,21 @@ def test_a_resume_with_other_search_epochs_is_refused(searched):
     assert [t.number for t in load_sqlite(cwd, "arc").trials] == [t.number for t in before]
 
 
+@pytest.mark.parametrize("args, trained", [([], 2), (["--epochs", "2"], None), (["--epochs", "1"], None),
+                                           (["--search-epochs", "5"], 5), (["--epochs", "3", "--search-epochs", "3"], 3)])
+def test_search_epochs_default_to_the_measured_fidelity_where_the_protocol_is_longer(args, trained, monkeypatch):
+    from search import config
+    from search.cli import _search_parser
+    from search.config import SearchConfig
+
+    monkeypatch.setattr(config, "SEARCH_EPOCHS", 2)  # whatever `bench proxy` has chosen
+    cfg = SearchConfig.from_args(_search_parser().parse_args(["--budget", "8000", *args]))
+    assert cfg.search_epochs == trained and cfg.trial_epochs == (trained or cfg.epochs)
+    assert cfg.identity()["search_epochs"] == trained  # a study made at the default keeps its fidelity
+    monkeypatch.setattr(config, "SEARCH_EPOCHS", None)  # none chosen yet: the whole protocol, unless given
+    assert config.default_search_epochs(None, 15) is None and config.default_search_epochs(4, 15) == 4
+
+
 def test_compressed_recipes_keep_their_shares_of_the_run():
     from space.recipe import Recipe
 

@@ -205,3 +205,25 @@ def test_near_the_end_only_runs_that_fit_are_begun():
     cheap = 10.0 * count_macs(spec_b) / count_macs(spec_a) + 1
     assert P.next_run(pending, records, 15, cheap) == pending[1]  # only b's one epoch fits
     assert P.next_run(pending, records, 15, cheap - 2) is None
+
+
+def test_one_default_for_several_budgets_needs_the_larger_k_and_sums_the_hours():
+    b8000 = [_row(1, (0.5, 0.6, 0.8, 0.85), 1.0), _row(2, (0.95,) * 4, 2.0, pruned=False)]
+    b4000 = [_row(1, (0.5, 0.8, 0.95, 0.95), 0.5), _row(2, (0.8, 0.95, 0.95, 0.95), 1.0, pruned=False)]
+    assert P.choose(b4000).epochs == 1  # alone, 4,000 would take one epoch
+    (c,) = P.fits(b8000, b4000)  # one epoch fails at 8,000, so only two epochs fit both
+    assert (c.epochs, c.pruned, c.top_k) == (2, False, 3) and c.search_h == pytest.approx(3.0)
+    assert c.confirm_h == pytest.approx(2 * P.CONFIRM_SEEDS * 3 * 0.1)  # both budgets confirm 3 designs
+    assert P.choose(b8000[:1], b4000) is None
+
+
+def test_analysis_of_two_files_through_the_cli_and_a_missing_one(tmp_path):
+    for budget, top in ((8000, 98.0), (4000, 97.0)):
+        records = [_record(f"d{i}", top + i / 10, top - 1 + i / 10) for i in range(6)]
+        (tmp_path / f"p{budget}.json").write_text(json.dumps({"budget": budget, "proxies": list(P.PROXIES),
+                                                              "records": records}))
+    out = run_cli("bench", "proxy", "--analyse", "p8000.json,p4000.json", cwd=tmp_path, check=True).stdout
+    assert "budget 8,000: 6 designs" in out and "budget 4,000: 6 designs" in out
+    assert "cheapest at 8,000 and 4,000 alike: --search-epochs 1 --top-k 2" in out
+    bad = run_cli("bench", "proxy", "--analyse", "p8000.json,nowhere.json", cwd=tmp_path)
+    assert bad.returncode == 2 and "nowhere.json" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

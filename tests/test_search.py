@@ -22,7 +22,7 @@ def e2e(tmp_path_factory, data_dir):
     cwd = tmp_path_factory.mktemp("e2e")
     proc = run_cli("--budget", "8000", "--trials", "10", *BASE, "--data-dir", str(data_dir),
                    "--study-name", "e2e", "--top-k", "1", "--confirm-seeds", "2", "--confirm-cap", "2",
-                   cwd=cwd, check=True)  # no race here: tests/test_verdict.py races
+                   "--pruner", "median", cwd=cwd, check=True)  # no race here: tests/test_verdict.py races
     return cwd, proc
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from search.config import default_search_epochs
 from search.process import child_env
 from space.presets import PRESETS
 from trainers.data import Split, load_data
@@ -117,10 +118,12 @@ def bench_gpu(*, device: str, data_dir: str, **_) -> int:
 
     workers = max(rates, key=rates.get) if rates else scale.workers[0]
     speedup = rates[workers] / rates[scale.workers[0]] if rates else 1.0
-    # every trial at full length (pruning only shortens it); confirmation's seeds share the workers too
-    estimate = 20 + (scale.trials + scale.seeds * 2) * scale.epochs * epoch / speedup
-    print(f"3. a {scale.trials}-trial search at 8,000 params, {scale.epochs} epochs, {workers} worker(s), then "
-          f"confirmation of the top design and the baseline with {scale.seeds} seeds:")
+    # every trial at the search's default length (pruning only shortens it); confirmation's seeds,
+    # at the protocol's, share the workers too
+    trial_epochs = default_search_epochs(None, scale.epochs) or scale.epochs
+    estimate = 20 + (scale.trials * trial_epochs + scale.seeds * 2 * scale.epochs) * epoch / speedup
+    print(f"3. a {scale.trials}-trial search at 8,000 params, {trial_epochs} epochs a trial, {workers} worker(s), "
+          f"then confirmation of the top design and the baseline with {scale.seeds} seeds of {scale.epochs} epochs:")
     if estimate > left():
         print(f"   skipped, would take about {estimate:.0f} s of the {left():.0f} s left: not within the budget here")
     else:

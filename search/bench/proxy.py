@@ -2,6 +2,7 @@
 
     python -m search bench proxy --budget 8000 --designs 14 --proxies 1,2,3,5   # train, then analyse
     python -m search bench proxy --analyse studies/proxy-b8000.json            # re-read, train nothing
+    python -m search bench proxy --analyse studies/proxy-b8000.json,studies/proxy-b4000.json  # one default for both
 
 The designs are the search's own at the budget: its start points (the presets, fitted and
 separable, under the start recipe) and random draws from the default space (recipes included).
@@ -367,25 +368,35 @@ class Choice:
         return f"--search-epochs {self.epochs} --top-k {self.top_k}" + ("" if self.pruned else " --pruner none")
 
 
-def fits(rows: list[dict]) -> list[Choice]:
-    """Every (proxy, smallest k) keeping the top 2 in RECALL_GOAL of orders, the ceiling aside,
-    cheapest first: the search and confirmation's first round together, since a cheaper proxy
-    that needs a larger k pays for it in 15-epoch seeds."""
+def smallest_k(row: dict) -> int | None:
+    """The smallest top k that keeps the 15-epoch top 2 in RECALL_GOAL of orders; None: no k does."""
+    return next((k for k, share in sorted(row["recall"].items()) if share >= RECALL_GOAL), None)
+
+
+def fits(*tables: list[dict]) -> list[Choice]:
+    """Every proxy (the ceiling aside) keeping the top 2 in RECALL_GOAL of orders in each table
+    (one per budget analysed), with the largest of the smallest top ks they need, cheapest first:
+    the search and confirmation's first round together, summed over the tables, since a cheaper
+    proxy that needs a larger k pays for it in 15-epoch seeds."""
+    keyed = [{(r["epochs"], r["pruned"]): r for r in rows if not r["ceiling"]} for rows in tables]
     out: list[Choice] = []
-    for r in rows:
-        k = next((k for k, share in sorted(r["recall"].items()) if share >= RECALL_GOAL), None)
-        if k is not None and not r["ceiling"]:
-            c = Choice(r["epochs"], r["pruned"], k, r["search_h"], r["confirm_h"][k])
-            # where the pruner stops nothing (one epoch), the unpruned row is the same search
-            if replace(c, pruned=True) not in out:
-                out.append(c)
+    for key in keyed[0] if keyed else ():
+        rows = [t.get(key) for t in keyed]
+        ks = [smallest_k(r) for r in rows if r is not None]
+        if len(ks) < len(rows) or None in ks:
+            continue
+        k = max(ks)
+        c = Choice(*key, k, sum(r["search_h"] for r in rows), sum(r["confirm_h"][k] for r in rows))
+        # where the pruner stops nothing (one epoch), the unpruned row is the same search
+        if replace(c, pruned=True) not in out:
+            out.append(c)
     return sorted(out, key=lambda c: (c.search_h + c.confirm_h, c.top_k, not c.pruned))
 
 
-def choose(rows: list[dict]) -> Choice | None:
+def choose(*tables: list[dict]) -> Choice | None:
     """The cheapest fidelity, search and confirmation together, that keeps the top 2 in
-    RECALL_GOAL of orders."""
-    return next(iter(fits(rows)), None)
+    RECALL_GOAL of orders in every table."""
+    return next(iter(fits(*tables)), None)
 
 
 def format_analysis(a: dict) -> str:
@@ -403,15 +414,36 @@ def format_analysis(a: dict) -> str:
                  "points between the 15-epoch best and the best of the proxy's top k; cost: the search's seconds "
                  "per design (pruned epochs left out) over a 15-epoch run's; search h: "
                  f"{SEARCH_TRIALS} such trials of these designs, hours of one thread (on a CPU) or of the device")
-    if a["choice"]:
-        lines.append(f"keeping the top 2 in >= {RECALL_GOAL:.0%} of orders, with what the search and "
-                     f"confirmation's first round ({CONFIRM_SEEDS} seeds of the top k) cost in hours of one thread:")
-        lines += [f"{c.flags:>46}  search {c.search_h:5.1f} + confirmation {c.confirm_h:5.1f} = "
-                  f"{c.search_h + c.confirm_h:5.1f}" for c in fits(a["rows"])]
-        lines.append(f"cheapest: {a['choice'].flags}")
-    else:
-        lines.append(f"no proxy keeps the top 2 in >= {RECALL_GOAL:.0%} of orders: keep the protocol's epochs")
-    return "\n".join(lines)
+    return "\n".join(lines + format_fits(fits(a["rows"])))
+
+
+def format_fits(choices: list[Choice], where: str = "") -> list[str]:
+    """The options meeting the goal, cheapest first, and the choice; `where` names the budgets
+    when the options must meet it at several."""
+    if not choices:
+        return [f"no proxy keeps the top 2 in >= {RECALL_GOAL:.0%} of orders{where}: keep the protocol's epochs"]
+    return [f"keeping the top 2 in >= {RECALL_GOAL:.0%} of orders{where}, with what the search and confirmation's "
+            f"first round ({CONFIRM_SEEDS} seeds of the top k) cost in hours of one thread:",
+            *(f"{c.flags:>46}  search {c.search_h:5.1f} + confirmation {c.confirm_h:5.1f} = "
+              f"{c.search_h + c.confirm_h:5.1f}" for c in choices),
+            f"cheapest{where}: {choices[0].flags}"]
+
+
+def analyse_files(paths: Sequence[Path]) -> str:
+    """Each stored file's analysis; with several (one per budget), then the options that meet the
+    goal in all of them, priced as the sum: what one default for every budget costs."""
+    analyses = []
+    for path in paths:
+        try:
+            stored = json.loads(path.read_text())
+            analyses.append((stored.get("budget"), analyse(stored["records"], stored["proxies"])))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UserError(f"--analyse {path}: not a bench proxy file ({e.__class__.__name__}: {e})") from None
+    parts = [(f"budget {b:,}: " if len(paths) > 1 and b else "") + format_analysis(a) for b, a in analyses]
+    if len(analyses) > 1:
+        budgets = " and ".join(f"{b:,}" if b else "?" for b, _ in analyses)
+        parts.append("\n".join(format_fits(fits(*(a["rows"] for _, a in analyses)), f" at {budgets} alike")))
+    return "\n\n".join(parts)
 
 
 def parse_proxies(text: str | None) -> list[int]:
@@ -434,8 +466,7 @@ def bench_proxy(*, designs: int, budget: int, epochs: int, seed: int, out: Path 
     from trainers.precision import resolve_precision
 
     if kw.get("analyse") is not None:
-        stored = json.loads(Path(kw["analyse"]).read_text())
-        print(format_analysis(analyse(stored["records"], stored["proxies"])))
+        print(analyse_files([Path(x) for x in kw["analyse"].split(",") if x.strip()]))
         return 0
     check_budget(budget)
     wanted = parse_proxies(proxies)
