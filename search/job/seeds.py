@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from search.errors import SearchFailed
-from search.process import setup_process, stop_workers
+from search.process import setup_process, stop_workers, worker_context
 from search.store.records import CONFIRM_SEED_BASE
 from search.verdict import pack
 from space import ArchSpec, Recipe
@@ -141,7 +141,7 @@ class Workers:
         self.procs: list = []
 
     def _start(self) -> None:
-        ctx = mp.get_context("spawn")
+        ctx = worker_context()
         self.jobs, self.results = ctx.Queue(), ctx.Queue()
         self.procs = [ctx.Process(target=_worker, args=(self.data_args, self.device, self.precision,
                                                         self.jobs, self.results), daemon=True)

@@ -8,7 +8,6 @@ count). Running trials whose worker died are failed by Optuna's heartbeat check 
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import sys
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from search.config import SearchConfig
 from search.errors import EXIT_INTERRUPTED, EXIT_TOO_MANY_FAILURES, TooManyFailures
 from search.job.objective import EpochHook, make_objective
-from search.process import setup_process, stop_workers
+from search.process import setup_process, stop_workers, worker_context
 from search.store.records import counted_trials, fail_reason, is_counted, is_surplus
 from search.store.storage import open_storage, trial_id
 from trainers.data import DeviceData
@@ -132,7 +131,7 @@ def worker_main(cfg_dict: dict, index: int) -> None:
 def run_workers(cfg: SearchConfig, study: optuna.Study, on_trial: Callable[[FrozenTrial], None],
                 on_running: Callable[[list[FrozenTrial]], None] = lambda ts: None) -> list[int]:
     """Spawn cfg.workers processes on the study; relay their trials; return their exit codes."""
-    ctx = mp.get_context("spawn")
+    ctx = worker_context()
     procs = [ctx.Process(target=worker_main, args=(cfg.to_dict(), i), daemon=False) for i in range(cfg.workers)]
     for p in procs:
         p.start()
