@@ -210,9 +210,9 @@ def _worker(kw: dict) -> None:
 
 def run_workers(workers: int, **kw) -> None:
     """`workers` processes over the designs (one thread each on CPU; they share a GPU)."""
-    import multiprocessing as mp
+    from search.process import worker_context
 
-    ctx = mp.get_context("spawn")
+    ctx = worker_context()
     threads = 1 if kw["device"].type == "cpu" else 0
     procs = [ctx.Process(target=_worker, args=({**kw, "workers": workers, "worker": w, "threads": threads},))
              for w in range(workers)]
