@@ -71,9 +71,11 @@ def _search_parser(prog: str = "python -m search", frontier: bool = False) -> ar
                            "has measured a cheaper length") + "; confirmation and refit train --epochs. Part of the "
                         "study's identity")
     g.add_argument("--sampler", default="tpe", help="tpe | random")
-    g.add_argument("--pruner", default=SearchConfig.pruner,
+    g.add_argument("--pruner", default=argparse.SUPPRESS,  # not given: config.default_pruner
                    help="median (of finished trials at the same epoch, minus a tolerance closing from 1 point to a "
-                        "0.15 floor by the last epoch) | hyperband | none")
+                        "0.15 floor by the last epoch) | hyperband | none; default: none where --search-epochs is "
+                        "shorter than --epochs (there the median rule stops designs that end among the best), else "
+                        "median")
     g.add_argument("--seed", type=int, default=0, help="sampler seed and base training seed")
     g.add_argument("--timeout", type=float, default=None,
                    help="stop starting trials once the study has searched this many seconds, summed over its runs "
@@ -390,11 +392,11 @@ def cmd_importance(argv: list[str]) -> int:
 
 
 def cmd_noise(argv: list[str]) -> int:
-    p = _sub("noise", "Seed-to-seed spread of confirmed designs, and how often the default pruner would cut a "
+    p = _sub("noise", "Seed-to-seed spread of confirmed designs, and how often the median pruner would cut a "
              "design against another seed of itself (per tolerance floor).")
     p.add_argument("storages", nargs="+", help="SQLite files or storage URLs; every study in each is pooled")
     p.add_argument("--floors", type=float, nargs="+", default=[0.0, 0.1, 0.15, 0.2],
-                   help="lower bounds on the pruner's tolerance to replay, accuracy points (0 = no floor; the default pruner's is 0.15)")
+                   help="lower bounds on the pruner's tolerance to replay, accuracy points (0 = no floor; --pruner median's is 0.15)")
     a = p.parse_args(argv)
     from search.bench.noise import print_noise
 

@@ -26,9 +26,9 @@ USER_DATA = ("folder", "npz")  # --dataset folder:PATH, npz:PATH
 # The epochs a search trial trains by default, with the pruner and top k that go with them: what
 # `bench proxy --analyse studies/proxy-b8000.json,studies/proxy-b4000.json` finds cheapest, search
 # and confirmation's first round together, among the lengths that keep the 15-epoch top 2 among
-# the confirmed in >= 90% of bootstrap orders at both budgets. None (the protocol's --epochs)
-# until that measurement has every design at both (studies/RESULTS.md, "Not measured yet").
-SEARCH_EPOCHS: int | None = None
+# the confirmed in >= 90% of bootstrap orders at both budgets (studies/RESULTS.md, "Search
+# fidelity"): 2 epochs, unpruned, the top 3 confirmed.
+SEARCH_EPOCHS: int | None = 2
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,16 @@ class SearchConfig:
     archive: str = ""  # the study's archive (an Optuna journal file), restored from and kept current;
     #                    default: studies/archive/<study_name>.jsonl beside the SQLite file's folder
     sampler: str = "tpe"  # tpe | random
-    pruner: str = "median"  # median | hyperband | none
+    pruner: str = "median"  # median | hyperband | none. The CLI's default is default_pruner: none for
+    #                         trials shorter than --epochs, median for trials of the whole protocol
     seed: int = 0  # sampler seed and base training seed
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     timeout: float | None = None  # stop starting trials once the study has searched this long (all runs)
     subset: int | None = None  # train on a seeded sample of this many images (quick runs)
     val_size: int = 10_000  # validation images held out from the training set (your data: at most a fifth)
     image_size: int | None = None  # resize every image to this on load (folders of mixed sizes)
-    top_k: int = 2  # best searched designs confirmed after the search (finished baselines are, besides)
+    top_k: int = 3  # best searched designs confirmed after the search (finished baselines are, besides);
+    #                 at 4,000 even a second 15-epoch seed keeps the top 2 within a top 2 in 57% of orders
     confirm_seeds: int = 3  # first-round seeds per confirmed design (and the refit's seeds)
     confirm_cap: int = 0  # most seeds the confirmation race gives one design; 0: twice confirm_seeds
     refit: str = "winner"  # retrained on train + val after confirmation: winner (+ baselines) | all | none
@@ -97,6 +99,7 @@ class SearchConfig:
                                                                   values["max_ram"])
         values["storage"], values["archive"] = storages(a.storage, values["study_name"])
         values["search_epochs"] = default_search_epochs(getattr(a, "search_epochs", None), a.epochs)
+        values["pruner"] = default_pruner(getattr(a, "pruner", None), values["search_epochs"], a.epochs)
         return cls(**values)
 
     @property
@@ -141,6 +144,16 @@ def default_search_epochs(given: int | None, epochs: int) -> int | None:
     if given is not None:
         return given
     return SEARCH_EPOCHS if SEARCH_EPOCHS is not None and SEARCH_EPOCHS < epochs else None
+
+
+def default_pruner(given: str | None, search_epochs: int | None, epochs: int) -> str:
+    """--pruner as given; else none for trials shorter than the protocol (at 2-5 epochs the median
+    rule stops designs that end among the best: RESULTS.md, "Search fidelity") and the median rule
+    for trials of the whole protocol, where it keeps the top 2 at half the epochs ("Fidelity: which
+    pruner")."""
+    if given is not None:
+        return given
+    return "none" if search_epochs is not None and search_epochs < epochs else "median"
 
 
 def absolute_dataset(name: str) -> str:

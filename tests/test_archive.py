@@ -234,6 +234,20 @@ def test_search_epochs_default_to_the_measured_fidelity_where_the_protocol_is_lo
     assert config.default_search_epochs(None, 15) is None and config.default_search_epochs(4, 15) == 4
 
 
+@pytest.mark.parametrize("args, pruner", [([], "none"), (["--search-epochs", "15"], "median"), (["--epochs", "2"], "median"),
+                                          (["--search-epochs", "5"], "none"), (["--pruner", "median"], "median"),
+                                          (["--search-epochs", "15", "--pruner", "none"], "none")])
+def test_short_search_trials_are_unpruned_unless_asked_and_whole_ones_pruned(args, pruner, monkeypatch):
+    """The median rule stops short trials that end among the best (bench proxy) but keeps the top
+    2 of whole-protocol trials at half the epochs (bench fidelity): its default follows the length."""
+    from search import config
+    from search.cli import _search_parser
+    from search.config import SearchConfig
+
+    monkeypatch.setattr(config, "SEARCH_EPOCHS", 2)
+    assert SearchConfig.from_args(_search_parser().parse_args(["--budget", "8000", *args])).pruner == pruner
+
+
 def test_compressed_recipes_keep_their_shares_of_the_run():
     from space.recipe import Recipe
 

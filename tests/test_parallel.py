@@ -137,7 +137,7 @@ def _start(args, cwd, new_group: bool = False) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=new_group)
 
 
-LONG = ["--budget", "8000", "--epochs", "4", "--subset", "4000", "--sampler", "random", "--top-k", "0",
+LONG = ["--budget", "8000", "--epochs", "4", "--search-epochs", "4", "--subset", "4000", "--sampler", "random", "--top-k", "0",
         "--heartbeat", "1", "--no-baselines"]
 
 

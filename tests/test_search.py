@@ -403,7 +403,7 @@ def test_resume_finishes_an_interrupted_baseline(tmp_path, data_dir):
 
     from conftest import cli_env, wait_for_running_trial
 
-    args = ["--budget", "8000", "--trials", "3", "--epochs", "3", "--subset", "3000", "--sampler", "random",
+    args = ["--budget", "8000", "--trials", "3", "--epochs", "3", "--search-epochs", "3", "--subset", "3000", "--sampler", "random",
             "--top-k", "0", "--no-separable", "--data-dir", str(data_dir), "--study-name", "base"]
     proc = subprocess.Popen([sys.executable, "-m", "search", *args], cwd=tmp_path, env=cli_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -72,7 +72,7 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
 @dataclass(frozen=True)
 class Policy:
     name: str
-    kind: str  # percentile | tolerant (the default pruner's rule) | halving | none
+    kind: str  # percentile | tolerant (--pruner median's rule) | halving | none
     keep: float = 0.5  # percentile: the share of completed trials a trial must be among (0.5 = median)
     warmup: int = 1  # percentile: first epoch at which a trial may be pruned
     startup: int = 3  # percentile: completed trials needed before any pruning
@@ -148,8 +148,8 @@ def evaluate_policy(curves: Sequence[Sequence[float]], policy: Policy, orders: i
 
 POLICIES = [
     Policy("none", "none"),
-    # the search's default (search/study.py make_pruner): the median less a closing tolerance
-    Policy("default (tolerant median)", "tolerant", warmup=DEFAULT_RULE.warmup, startup=DEFAULT_RULE.startup,
+    # --pruner median (search/job/policy.py make_pruner): the median less a closing tolerance
+    Policy("tolerant median (--pruner median)", "tolerant", warmup=DEFAULT_RULE.warmup, startup=DEFAULT_RULE.startup,
            margin=DEFAULT_RULE.margin, floor=DEFAULT_RULE.floor),
     *[Policy(f"median, warm-up {w}", "percentile", keep=0.5, warmup=w) for w in (1, 2, 3, 5)],
     *[Policy(f"top 75%, warm-up {w}", "percentile", keep=0.75, warmup=w) for w in (1, 3)],

@@ -1,7 +1,7 @@
 """How noisy is one design across training seeds, and does the pruner cut a design against itself?
 
 Confirmation trains each finalist with several seeds and stores every seed's validation curve.
-Replaying the default pruner's rule with one seed's curve as the only finished trial and another
+Replaying the median pruner's rule with one seed's curve as the only finished trial and another
 seed's as the running trial asks: would the search prune this very design? A late bar tighter
 than the seed-to-seed spread prunes good designs by chance after they have paid most epochs.
 
@@ -39,7 +39,7 @@ def seed_curves(trials: list[FrozenTrial]) -> list[list[list[float]]]:
 
 def prune_epoch(bar: Sequence[float], curve: Sequence[float], *, floor: float = DEFAULT_RULE.floor,
                 schedule: str = "step") -> int | None:
-    """The epoch at which the search's pruner (`search.job.pruner.stops`, the default rule with
+    """The epoch at which the search's pruner (`search.job.pruner.stops`, the median rule with
     tolerance floor `floor`, judging a `schedule` trial from `first_judged`), with `bar` as the
     only finished trial, stops `curve`, or None."""
     rule = replace(DEFAULT_RULE, floor=floor)
@@ -71,7 +71,7 @@ def format_noise(designs: list[list[list[float]]], floors: Sequence[float]) -> s
     for e in range(max(1, epochs - 3), epochs + 1):
         stds = [statistics.pstdev(c[e - 1] for c in curves) for curves in designs]
         lines.append(f"  epoch {e:>2}: {statistics.median(stds):.3f}, {max(stds):.3f}")
-    lines.append("the default pruner with one seed as the only finished trial, another as the running one:")
+    lines.append("the median pruner with one seed as the only finished trial, another as the running one:")
     for r in self_prunes(designs, floors):
         late = sum(e >= late_from for e in r.pruned)
         lines.append(f"  tolerance floor {r.floor:.2f}: pruned in {len(r.pruned)} of {r.pairs} seed pairs "

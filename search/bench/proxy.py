@@ -14,10 +14,10 @@ that has the file; a run with more --proxies adds the new lengths' runs to every
 
 The analysis (pure, from the file) ranks designs by their proxy's final validation accuracy
 against the mean final validation accuracy of the 15-epoch seeds: Spearman and Kendall, and what
-confirmation needs: over bootstrap draws of the designs in random orders, with the default
-pruner replayed on the proxy curves as the search would judge them, how often the truth's top 2
-both finish among the proxy's top k, and how many points the best of those k trails the truth's
-best by (what the choice costs once confirmation finds the best of its k). Every row comes again
+confirmation needs: over bootstrap draws of the designs in random orders, with the median pruner
+(`--pruner median`) replayed on the proxy curves as the search would judge them, how often the
+truth's top 2 both finish among the proxy's top k, and how many points the best of those k trails
+the truth's best by (what the choice costs once confirmation finds the best of its k). Every row comes again
 unpruned, so the pruner's share of a miss shows apart from the ranking's. "15 (one seed)" scores
 one truth seed against the other: the ceiling any proxy can reach at this seed noise. The cost
 is the proxy's time over the 15-epoch runs', per design, times the share of its epochs the
@@ -261,7 +261,7 @@ def kendall(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def trained_epochs(curves: Sequence[Sequence[float]], schedules: Sequence[str], order: Sequence[int]) -> dict[int, int]:
-    """Epochs each design trains when the search's default pruner judges them in `order`: its
+    """Epochs each design trains when the search's median pruner judges them in `order`: its
     whole curve if it finishes, else up to the epoch it is stopped at. Each curve is judged against
     the finished curves of its own schedule, from the first epoch it is judged."""
     done: dict[str, list[Sequence[float]]] = {}
@@ -358,14 +358,15 @@ class Choice:
     """A search fidelity that keeps the 15-epoch top 2 among the confirmed, with what it costs."""
 
     epochs: int  # --search-epochs
-    pruned: bool  # False: the search runs with --pruner none
+    pruned: bool  # True: --pruner median replayed on the proxy curves; False: --pruner none
     top_k: int  # --top-k
     search_h: float  # SEARCH_TRIALS trials at this fidelity, hours of one thread (or of the device)
     confirm_h: float  # confirmation's first round of the top k, the same hours
 
     @property
     def flags(self) -> str:
-        return f"--search-epochs {self.epochs} --top-k {self.top_k}" + ("" if self.pruned else " --pruner none")
+        # the pruner named either way, so the line reads the same whichever is the search's default
+        return f"--search-epochs {self.epochs} --top-k {self.top_k} --pruner {'median' if self.pruned else 'none'}"
 
 
 def smallest_k(row: dict) -> int | None:

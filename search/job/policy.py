@@ -26,7 +26,7 @@ def make_sampler(name: str, seed: int, trials: int) -> optuna.samplers.BaseSampl
 
 def make_pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
     if name == "median":
-        # the default rule (search/job/pruner.py): keep pace with the median of the finished trials
+        # the tolerant median rule (search/job/pruner.py): keep pace with the median of the finished trials
         # (with baselines, the hand design) within a tolerance that closes to a floor
         return TolerantMedianPruner(epochs, rule_for(epochs),
                                     lambda t: records.design_recipe_field(t, "schedule", "step"))

@@ -1,4 +1,4 @@
-"""The default pruner: the median rule, with a tolerance that shrinks by the last epoch to a floor.
+"""`--pruner median`: the median rule, with a tolerance that shrinks by the last epoch to a floor.
 
 A plain median pruner with the hand design as its only finished trial prunes nearly every draw
 after epoch 2 (the hand design is ahead there; good draws catch up later), so nothing finishes and
