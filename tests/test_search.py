@@ -114,6 +114,20 @@ def test_wall_time_is_split_into_search_confirmation_and_refit(e2e):
     assert line in again.stdout.splitlines()
 
 
+def test_a_stage_with_seeds_but_no_clock_reads_not_timed_rather_than_not_run():
+    """Studies recorded before the stages were timed hold confirmation seeds and no stage clock."""
+    from search.commands.leaderboard import time_line
+    from search.store.study import add_stage_seconds, set_search_seconds
+
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(optuna.trial.create_trial(value=99.0, user_attrs={"confirm": {"val_acc": [[99.0]]}}))
+    set_search_seconds(study, 60)
+    assert time_line(study) == ("wall time: search 0:01:00, confirmation not timed, refit not run; "
+                                "timed parts 0:01:00")
+    add_stage_seconds(study, "confirmation", 120)
+    assert time_line(study) == "wall time: search 0:01:00, confirmation 0:02:00, refit not run; all 0:03:00"
+
+
 def test_default_search_trains_depthwise_designs_within_budget(tmp_path, data_dir):
     """By default (--separable) the space has separable blocks: separable designs train, exactly
     counted; the baseline is enqueued with its params in that space; a resume with --no-separable

@@ -1,0 +1,44 @@
+"""The recorded runs: every leaderboard studies/RESULTS.md quotes from a committed study archive is
+what `leaderboard` prints from that archive alone, as in a fresh clone, and every committed archive
+is named there. So the recorded figures can be checked by anyone, and stay true."""
+
+import re
+import shutil
+
+import pytest
+
+from conftest import ROOT, run_cli
+
+RESULTS = ROOT / "studies" / "RESULTS.md"
+ARCHIVES = ROOT / "studies" / "archive"
+# a marker line, then the fenced block of leaderboard lines it quotes
+QUOTE = re.compile(r"<!-- leaderboard: archive/(?P<file>[\w.\-]+?\.jsonl(?:\.gz)?) -->\n```\n(?P<text>.*?)```", re.S)
+
+
+def quotes() -> list[tuple[str, str]]:
+    return [(m["file"], m["text"]) for m in QUOTE.finditer(RESULTS.read_text())]
+
+
+def test_every_committed_archive_is_named_in_the_results():
+    text = RESULTS.read_text()
+    archives = sorted(p.name for p in ARCHIVES.iterdir() if not p.name.startswith("."))
+    assert archives, "no committed archive"
+    assert [a for a in archives if f"archive/{a}" not in text] == []
+
+
+@pytest.mark.parametrize("name,quoted", quotes(), ids=[name for name, _ in quotes()])
+def test_a_quoted_leaderboard_is_what_its_committed_archive_prints(name, quoted, tmp_path):
+    clone = tmp_path / "studies" / "archive"
+    clone.mkdir(parents=True)
+    shutil.copy(ARCHIVES / name, clone / name)  # all a fresh clone holds of the study
+    printed = run_cli("leaderboard", "--study", re.sub(r"\.jsonl(\.gz)?$", "", name), "--limit", "100",
+                      cwd=tmp_path, check=True).stdout.splitlines()
+    lines = quoted.splitlines()
+    assert any(line.startswith("winner") for line in lines)  # the quote holds the verdict it records
+    missing = [line for line in lines if line not in printed]
+    assert missing == [], f"RESULTS.md quotes lines the archive no longer prints: {missing}"
+    assert [printed.index(line) for line in lines] == sorted(printed.index(line) for line in lines)
+
+
+def test_the_results_quote_at_least_one_archive():
+    assert quotes(), "RESULTS.md quotes no leaderboard from an archive"
