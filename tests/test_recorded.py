@@ -26,7 +26,7 @@ def test_every_committed_archive_is_named_in_the_results():
     assert [a for a in archives if f"archive/{a}" not in text] == []
 
 
-@pytest.mark.parametrize("name,quoted", quotes(), ids=[name for name, _ in quotes()])
+@pytest.mark.parametrize("name,quoted", [pytest.param(*q, id=q[0]) for q in quotes()])
 def test_a_quoted_leaderboard_is_what_its_committed_archive_prints(name, quoted, tmp_path):
     clone = tmp_path / "studies" / "archive"
     clone.mkdir(parents=True)

@@ -90,10 +90,10 @@ def time_line(study: optuna.Study) -> str:
     from search.store.study import STAGES, search_seconds, stage_seconds
 
     parts = {"search": search_seconds(study), **stage_seconds(study)}
-    stored = {"confirmation": records.CONFIRM, "refit": records.REFIT}  # each stage's per-seed record
+    read = {"confirmation": records.confirm_record, "refit": records.refit_record}  # each stage's seeds
     trials = study.get_trials(deepcopy=False)
     # studies recorded before the stages were timed hold their seeds but no clock: not "not run"
-    ran = {k for k in STAGES if any(stored[k] in t.user_attrs for t in trials)}
+    ran = {k for k in STAGES if any(read[k](t) for t in trials)}
     shown = [f"{k} {clock(parts[k])}" if k in parts else f"{k} {'not timed' if k in ran else 'not run'}"
              for k in ("search", *STAGES)]
     untimed = ran - parts.keys()
