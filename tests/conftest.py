@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
+import socket
 import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 import warnings
 from pathlib import Path
 
@@ -88,3 +95,38 @@ def wait_for_running_trial(url: str, proc: subprocess.Popen, timeout: float = 18
             pass  # not created yet
         time.sleep(0.3)
     raise AssertionError("no trial reached its first epoch in time")
+
+
+def get_json(url: str) -> dict:
+    req = urllib.request.Request(url, headers={"Accept": "application/json", "Accept-Encoding": "identity"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+@contextlib.contextmanager
+def dashboard(storage: str) -> Iterator[str]:
+    """optuna-dashboard started for real on a free local port over `storage` (a database URL or a
+    journal file); yields its base URL once its API answers, and stops it after."""
+    exe = Path(sys.executable).with_name("optuna-dashboard")
+    found = str(exe) if exe.exists() else shutil.which("optuna-dashboard")
+    require(bool(found), "optuna-dashboard is not installed (pip install 'budgetnas[dashboard]')")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([found, storage, "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                get_json(f"{base}/api/studies")
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -370,6 +370,22 @@ def test_winner_follows_validation_when_test_disagrees():
     assert "never used to rank" in format_leaderboard(rows, 8000)
 
 
+def test_the_best_drawn_design_is_the_one_the_leaderboard_places_highest():
+    from search.commands.leaderboard import format_leaderboard, leaderboard_rows, search_line
+
+    # trial 0 a start point; trial 1 drawn, the best drawn search score but unconfirmed; trial 2
+    # drawn and confirmed on top; trial 3 drawn, confirmed lower
+    study = optuna.create_study(direction="maximize")
+    for value, attrs in [(99.40, {"start": "seed-000 fitted"}), (99.50, {}), (99.30, {"confirm": _confirm(99.45, 99.4)}),
+                         (99.35, {"confirm": _confirm(99.30, 99.4)}), (99.0, {"baseline": "seed-004"})]:
+        study.add_trial(optuna.trial.create_trial(value=value, user_attrs=attrs))
+    line = search_line(study)
+    assert "5 trials (5 complete, 0 pruned; 2 start points, 3 drawn)" in line
+    assert line.endswith("best drawn design: trial 2, leaderboard place 1 of 5 (search val 99.30%, place 4 in the search)")
+    notes = [row.split("  ")[-1] for row in format_leaderboard(leaderboard_rows(study)).splitlines()[2:]]
+    assert notes == ["drawn (3 seeds)", "drawn (3 seeds)", "drawn", "seed-000 fitted", "seed-004"]
+
+
 def test_confirmation_takes_the_top_k_searched_designs_and_every_baseline():
     from search.store.selection import trials_to_confirm
 

@@ -58,7 +58,7 @@ def format_leaderboard(rows: list[dict], budget: Budget | int | None = None, tar
             f"{_fmt(r['val_acc'], '.2f'):>7} "
             f"{_pm(r['test_mean'], r['test_std']):>18} {_fmt(r['test_min'], '.2f'):>6} "
             f"{_fmt(r['consistency'], '.2f'):>6} {_fmt(r['first_at_target']):>6} {_pm(r['refit_mean'], r['refit_std']):>14}  "
-            f"{r['baseline']}"
+            f"{r['baseline'] or 'drawn'}"
             + (f" ({r['seeds']} seeds{', stopped by the race' if r['raced_out'] else ''})" if r["seeds"] else "")
         )
     if budget is not None:
@@ -120,9 +120,13 @@ def search_line(study: optuna.Study) -> str:
     order = [t.number for t in ranked(study)]
     drawn = [t for t in done if not start_label(t.user_attrs)]
     if drawn:
-        best = max(drawn, key=lambda t: t.value)
-        line += (f"; best drawn design: trial {best.number}, search val {best.value:.2f}%, "
-                 f"leaderboard place {order.index(best.number) + 1} of {len(order)}")
+        # the best drawn design is the one the leaderboard places highest (confirmation decides
+        # among the finalists), not the one with the best single search score
+        best = min(drawn, key=lambda t: order.index(t.number))
+        by_search = [t.number for t in sorted(done, key=lambda t: t.value, reverse=True)]
+        line += (f"; best drawn design: trial {best.number}, leaderboard place {order.index(best.number) + 1} "
+                 f"of {len(order)} (search val {best.value:.2f}%, place {by_search.index(best.number) + 1} "
+                 "in the search)")
     else:
         line += "; no drawn design completed"
     return line
