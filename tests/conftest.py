@@ -1,4 +1,5 @@
-"""Shared fixtures: the real MNIST (fetched once into the repo's data/), small device splits."""
+"""Shared fixtures and helpers: the real MNIST (fetched once into the repo's data/), small device
+splits, the CLI in its own process, optuna-dashboard started for real."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
