@@ -79,7 +79,6 @@ def wait_for_running_trial(url: str, proc: subprocess.Popen, timeout: float = 18
     """Poll the SQLite file read-only (never creating a schema beside the CLI) for a trial that is
     RUNNING and has reported at least one epoch; return its number."""
     import sqlite3
-    import time
 
     path = url.removeprefix("sqlite:///")
     deadline = time.monotonic() + timeout

@@ -117,16 +117,15 @@ def search_line(study: optuna.Study) -> str:
     if curve:
         line += (f"; best validation against the {curve[0]['clock']} clock: "
                  + ", ".join(f"{clock(p['seconds'])} {p['best']:.2f}% (trial {p['number']})" for p in curve))
-    order = [t.number for t in ranked(study)]
+    place = {t.number: i for i, t in enumerate(ranked(study), 1)}
     drawn = [t for t in done if not start_label(t.user_attrs)]
     if drawn:
         # the best drawn design is the one the leaderboard places highest (confirmation decides
         # among the finalists), not the one with the best single search score
-        best = min(drawn, key=lambda t: order.index(t.number))
-        by_search = [t.number for t in sorted(done, key=lambda t: t.value, reverse=True)]
-        line += (f"; best drawn design: trial {best.number}, leaderboard place {order.index(best.number) + 1} "
-                 f"of {len(order)} (search val {best.value:.2f}%, place {by_search.index(best.number) + 1} "
-                 "in the search)")
+        best = min(drawn, key=lambda t: place[t.number])
+        in_search = 1 + [t.number for t in sorted(done, key=lambda t: t.value, reverse=True)].index(best.number)
+        line += (f"; best drawn design: trial {best.number}, leaderboard place {place[best.number]} "
+                 f"of {len(place)} (search val {best.value:.2f}%, place {in_search} in the search)")
     else:
         line += "; no drawn design completed"
     return line
