@@ -2,13 +2,15 @@
 
 import json
 import math
+import shutil
 
 import numpy as np
 import optuna
 import pytest
 from scipy import stats
 
-from conftest import run_cli
+from conftest import ROOT, run_cli
+from search.store.selection import ranked
 from search.verdict import call, compare, diff_interval, format_line, mcnemar, pack, race_round, unpack
 
 # --- the race ----------------------------------------------------------------------------------
@@ -175,3 +177,19 @@ def test_bench_race_prints_the_race_against_fixed_seeds(tmp_path):
     assert float(rows[-1][1].rstrip("%")) > 95 and 6 <= float(rows[-1][4]) < 12  # a clear gap: decided early
     bad = run_cli("bench", "race", "--seeds", "1", cwd=tmp_path)
     assert bad.returncode == 2 and "--seeds must be >= 2" in bad.stderr
+
+
+def test_where_no_baseline_fits_the_winner_is_compared_with_the_runner_up(tmp_path):
+    from search.job.confirm import study_verdicts
+    from search.store.archive import read_archive
+
+    # the recorded 4,000 run: no preset fits, three drawn designs confirmed over 6 seeds each
+    copy = tmp_path / "mnist-b4000.jsonl"
+    shutil.copy(ROOT / "studies" / "archive" / "mnist-b4000.jsonl", copy)
+    study = optuna.load_study(study_name="mnist-b4000", storage=read_archive(copy))
+    confirmed = [t for t in ranked(study) if t.user_attrs.get("confirm")]
+    [v] = study_verdicts(study)
+    assert (v["a"], v["b"]) == (confirmed[0].number, confirmed[1].number)
+    assert v["line"].startswith(f"winner (trial {v['a']}) vs runner-up (trial {v['b']}): ")
+    assert v["seeds"] == [6, 6] and v["mcnemar"]["pairs"] == 6
+    assert study.user_attrs["verdict"] == [v["line"]]  # what the run stored is what it computes

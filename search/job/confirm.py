@@ -181,16 +181,24 @@ def refit_top(r: Retrainer, study: optuna.Study, which: str) -> None:
 
 def study_verdicts(study) -> list[dict]:
     """The winner against each other confirmed baseline. When the winner is itself a baseline, a
-    line says so, and the best confirmed searched design is compared with every baseline too."""
+    line says so, and the best confirmed searched design is compared with every baseline too.
+    Where no baseline was confirmed (none fits the budget), the winner against the runner-up."""
     confirmed = [t for t in ranked(study) if records.is_confirmed(t)]
     baselines = [t for t in confirmed if records.is_baseline(t)]
     searched = [t for t in confirmed if not records.is_baseline(t)]
-    if not confirmed or not baselines:
+    if len(confirmed) < 2:
         return []
     winner = confirmed[0]
     name = records.start_label(winner.user_attrs)
     out: list[dict] = []
     pairs = [(winner, f"winner ({name + ', ' if name else ''}trial {winner.number})")]
+    if not baselines:
+        runner_up = confirmed[1]
+        other = records.start_label(runner_up.user_attrs)
+        v = compare(records.confirm_record(winner), records.confirm_record(runner_up))
+        v.update(a=winner.number, b=runner_up.number, a_label=pairs[0][1],
+                 b_label=f"runner-up ({other + ', ' if other else ''}trial {runner_up.number})")
+        return [{**v, "line": format_line(v)}]
     if records.is_baseline(winner):
         out.append({"line": f"winner: the baseline {name} (trial {winner.number}); "
                             "no searched design led it on mean validation accuracy"})

@@ -130,7 +130,7 @@ def confirm_and_refit(cfg: SearchConfig, data: DeviceData, log) -> None:
         with _stage("confirmation", fresh, keeper, log):
             confirm_top(r, study, cfg.top_k)
             study = fresh()
-            store_verdict(study, study_verdicts(study))  # winner vs each baseline, stored on the study
+            store_verdict(study, study_verdicts(study))  # winner vs each baseline (or the runner-up), stored
         with _stage("refit", fresh, keeper, log):
             refit_top(r, fresh(), cfg.refit)
     finally:

@@ -15,7 +15,7 @@ from search.store import archive
 from search.store.storage import check_writable_dir, default_read_storage, open_storage, sqlite_path
 
 ARTIFACT_ATTR = "artifact_dir"  # study attribute: where confirmed weights and exports are stored
-VERDICT_ATTR = "verdict"  # study attribute: one plain line per winner-vs-baseline comparison
+VERDICT_ATTR = "verdict"  # study attribute: one plain line per comparison (winner vs baseline or runner-up)
 VERDICT_DATA_ATTR = "verdict_data"  # study attribute: the figures behind each line
 FRONTIER_ATTR = "frontier"  # study attribute: the frontier figure this study is part of
 DATA_ATTR = "data"  # study attribute: what a model of this study takes and gives (see data_facts)
