@@ -126,7 +126,7 @@ def model_card(study: optuna.Study, trial: FrozenTrial, spec: ArchSpec, recipe: 
 
 ## Verdict
 
-{chr(10).join(f'- {line}' for line in verdict_lines(study)) or '- none stored (no confirmed baseline to compare with)'}
+{chr(10).join(f'- {line}' for line in verdict_lines(study)) or '- none stored (fewer than two confirmed designs to compare)'}
 
 {deployed_section(measured)}
 {use_section(spec, facts)}
