@@ -182,14 +182,16 @@ def test_bench_race_prints_the_race_against_fixed_seeds(tmp_path):
 def test_where_no_baseline_fits_the_winner_is_compared_with_the_runner_up(tmp_path):
     from search.job.confirm import study_verdicts
     from search.store.archive import read_archive
+    from search.store.records import is_confirmed
+    from search.store.study import verdict_lines
 
     # the recorded 4,000 run: no preset fits, three drawn designs confirmed over 6 seeds each
     copy = tmp_path / "mnist-b4000.jsonl"
     shutil.copy(ROOT / "studies" / "archive" / "mnist-b4000.jsonl", copy)
     study = optuna.load_study(study_name="mnist-b4000", storage=read_archive(copy))
-    confirmed = [t for t in ranked(study) if t.user_attrs.get("confirm")]
+    confirmed = [t for t in ranked(study) if is_confirmed(t)]
     [v] = study_verdicts(study)
     assert (v["a"], v["b"]) == (confirmed[0].number, confirmed[1].number)
     assert v["line"].startswith(f"winner (trial {v['a']}) vs runner-up (trial {v['b']}): ")
     assert v["seeds"] == [6, 6] and v["mcnemar"]["pairs"] == 6
-    assert study.user_attrs["verdict"] == [v["line"]]  # what the run stored is what it computes
+    assert verdict_lines(study) == [v["line"]]  # what the run stored is what it computes

@@ -186,29 +186,27 @@ def study_verdicts(study) -> list[dict]:
     confirmed = [t for t in ranked(study) if records.is_confirmed(t)]
     baselines = [t for t in confirmed if records.is_baseline(t)]
     searched = [t for t in confirmed if not records.is_baseline(t)]
-    if len(confirmed) < 2:
+    if baselines:
+        rivals = [(b, records.start_label(b.user_attrs)) for b in baselines]
+    elif len(confirmed) >= 2:
+        other = records.start_label(confirmed[1].user_attrs)
+        rivals = [(confirmed[1], f"runner-up ({other + ', ' if other else ''}trial {confirmed[1].number})")]
+    else:
         return []
     winner = confirmed[0]
     name = records.start_label(winner.user_attrs)
     out: list[dict] = []
     pairs = [(winner, f"winner ({name + ', ' if name else ''}trial {winner.number})")]
-    if not baselines:
-        runner_up = confirmed[1]
-        other = records.start_label(runner_up.user_attrs)
-        v = compare(records.confirm_record(winner), records.confirm_record(runner_up))
-        v.update(a=winner.number, b=runner_up.number, a_label=pairs[0][1],
-                 b_label=f"runner-up ({other + ', ' if other else ''}trial {runner_up.number})")
-        return [{**v, "line": format_line(v)}]
     if records.is_baseline(winner):
         out.append({"line": f"winner: the baseline {name} (trial {winner.number}); "
                             "no searched design led it on mean validation accuracy"})
         if searched:
             pairs.append((searched[0], f"best searched design (trial {searched[0].number})"))
     for a, a_label in pairs:
-        for b in baselines:
+        for b, b_label in rivals:
             if b.number == a.number:
                 continue
             v = compare(records.confirm_record(a), records.confirm_record(b))
-            v.update(a=a.number, b=b.number, a_label=a_label, b_label=records.start_label(b.user_attrs))
+            v.update(a=a.number, b=b.number, a_label=a_label, b_label=b_label)
             out.append({**v, "line": format_line(v)})
     return out
