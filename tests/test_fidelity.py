@@ -6,13 +6,14 @@ import pytest
 
 from conftest import run_cli
 from search.bench import fidelity as F
+from search.bench.common import draw_designs, ranks, spearman
 
 
 def test_spearman_and_ranks():
-    assert F.ranks([3, 1, 3, 2]) == [3.5, 1.0, 3.5, 2.0]
-    assert F.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
-    assert F.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    assert F.spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
+    assert ranks([3, 1, 3, 2]) == [3.5, 1.0, 3.5, 2.0]
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
 
 
 GOOD = [[90.0, 95.0, 99.0]] * 3
@@ -80,7 +81,7 @@ def test_draws_come_from_the_searched_space_within_budget(separable):
     from space import count_params
     from search.job.starts import start_points
 
-    designs = F.draw_designs(12, 4000, 15, seed=3, separable=separable)
+    designs = draw_designs(12, 4000, 15, seed=3, separable=separable)
     starts = len(start_points(4000, 15, separable))
     assert len(designs) == starts + 12 and all(count_params(spec) <= 4000 for _, spec, _ in designs)
     has_sep = any(b.separable for _, spec, _ in designs[starts:] for b in spec.blocks)
@@ -91,7 +92,7 @@ def test_the_designs_start_with_the_searchs_start_points():
     # at 8,000 seed-004 fits and is trained as it is; seed-000 (9,060) only fitted to the budget
     from space import PRESETS
 
-    labels = {label: spec for label, spec, _ in F.draw_designs(0, 8000, 15, seed=0, separable=True)}
+    labels = {label: spec for label, spec, _ in draw_designs(0, 8000, 15, seed=0, separable=True)}
     assert labels["seed-004"] == PRESETS["seed-004"][0]
     assert {"seed-000 fitted", "seed-002 fitted", "seed-004 separable"} <= set(labels)
     assert "seed-000" not in labels

@@ -9,6 +9,7 @@ from scipy import stats
 
 from conftest import run_cli
 from search.bench import proxy as P
+from search.bench.common import mixed_designs
 
 
 def test_kendall_matches_scipys_tau_b_with_ties():
@@ -89,7 +90,7 @@ def test_only_designs_with_every_run_are_analysed():
 def test_designs_are_the_start_points_and_draws_of_the_default_space_alternated():
     from space import count_params
 
-    designs = P.draw_designs(4, 4000, 15, seed=0)
+    designs = mixed_designs(4, 4000, 15, seed=0)
     labels = [d[0] for d in designs]
     assert labels[1].startswith("draw-") and not labels[0].startswith("draw-")
     assert sum(x.startswith("draw-") for x in labels) == 4
@@ -136,7 +137,7 @@ def test_workers_share_the_designs_and_merge_every_run_into_one_file(tmp_path, m
     P.run_proxy(**kw, worker=0)
     first = len(calls)
     records = P.run_proxy(**kw, worker=1)
-    designs = P.draw_designs(2, 4000, 15, 0)
+    designs = mixed_designs(2, 4000, 15, 0)
     assert 0 < first < len(calls) == len(designs) * 3  # e2 and two truth seeds per design, each once
     assert sorted(r["label"] for r in records) == sorted(d[0] for d in designs)
     assert all(set(r["runs"]) == {"e2", "s1000", "s1001"} for r in records)
@@ -192,7 +193,7 @@ def test_where_the_pruner_stops_nothing_the_unpruned_row_is_not_offered_again():
 def test_near_the_end_only_runs_that_fit_are_begun():
     from space import count_macs
 
-    designs = P.draw_designs(2, 4000, 15, 0)
+    designs = mixed_designs(2, 4000, 15, 0)
     (a, spec_a, _), (b, spec_b, _) = designs[:2]
     # design a has run: 10 CPU seconds an epoch; b has not, so its epochs are priced by MACs
     records = [{"label": a, "spec": spec_a.to_dict(), "runs": {"e2": {"val": [1, 2], "wall": 20.0, "cpu": 20.0}}}]

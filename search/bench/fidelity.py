@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from search.bench.common import draw_designs, spearman, space_name, stored_file
 from search.errors import UserError
 from search.job.pruner import DEFAULT_RULE, PruneRule, replay_epochs, stops
 
@@ -40,31 +41,6 @@ SUBSET_EPOCHS = 3
 PREFIX_EPOCHS = (1, 2, 3, 5, 8)
 ORDERS = 500  # random trial orders each pruning policy is replayed in
 STARTS = "search"  # the designs besides the draws: the search's start points (stored files say which)
-
-
-# --- statistics (pure) --------------------------------------------------------------------------
-
-def ranks(xs: Sequence[float]) -> list[float]:
-    """1-based ranks, ties get their average rank."""
-    order = sorted(range(len(xs)), key=lambda i: xs[i])
-    out = [0.0] * len(xs)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            out[order[k]] = (i + j) / 2 + 1
-        i = j + 1
-    return out
-
-
-def spearman(a: Sequence[float], b: Sequence[float]) -> float:
-    ra, rb = ranks(a), ranks(b)
-    ma, mb = statistics.fmean(ra), statistics.fmean(rb)
-    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
-    var = (sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)) ** 0.5
-    return cov / var if var else float("nan")
 
 
 # --- pruning replays (pure) ---------------------------------------------------------------------
@@ -223,36 +199,6 @@ def synflow(spec) -> float:
     return math.log10(score) if score > 0 else float("-inf")
 
 
-def draw_designs(n: int, budget: int, epochs: int, seed: int,
-                 separable: bool = True, recipes: bool = False) -> list[tuple[str, object, object]]:
-    """(label, spec, recipe): the search's start points at `budget` (the presets that fit it, the
-    others fitted to it, and with `separable` their separable variants), then n random draws
-    ("draw-N") from the search's space (with `recipes`, every recipe, as the default search
-    draws). Nothing over budget: a preset is what the search would train."""
-    import optuna
-
-    from search.job.starts import start_points
-    from search.store.records import start_label
-    from space import Infeasible, sample
-
-    def drawn(trial) -> tuple[object, object]:
-        d = sample(trial, budget, epochs, separable=separable, recipes=recipes)
-        return d.spec, d.recipe
-
-    out = [(start_label(attrs), *drawn(optuna.trial.FixedTrial(params)))
-           for params, attrs in start_points(budget, epochs, separable, recipes=recipes)]
-    starts = len(out)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    while len(out) < n + starts:
-        trial = study.ask()
-        try:
-            out.append((f"draw-{trial.number}", *drawn(trial)))
-        except Infeasible:
-            pass
-        study.tell(trial, 0.0)
-    return out
-
-
 def measure(label: str, spec, recipe, data, seed: int) -> dict:
     """One full-fidelity run with per-epoch wall times, plus the subset run and synflow."""
     from space import count_params
@@ -301,18 +247,6 @@ def run_fidelity(*, designs: int, budget: int, epochs: int, seed: int, out: Path
     return records
 
 
-def stored_file(out: Path, what: str) -> dict | None:
-    """A bench's raw file as stored (None if absent); one line for a file that is not one."""
-    if not out.exists():
-        return None
-    try:
-        stored = json.loads(out.read_text())
-        stored["records"]
-    except (ValueError, KeyError, TypeError):
-        raise UserError(f"{out}: not a {what} file (expected JSON with 'records'); pick another --out") from None
-    return stored
-
-
 def _resumable_records(out: Path, header: dict) -> list[dict]:
     """The records already in `out`, which must have been drawn with the same settings."""
     stored = stored_file(out, "fidelity")
@@ -333,7 +267,6 @@ def _resumable_records(out: Path, header: dict) -> list[dict]:
 def bench_fidelity(*, designs: int, budget: int, epochs: int, seed: int, out: Path | None, data_dir: str,
                    device: str, separable: bool = True, **kw) -> int:
     from search.config import check_budget
-    from search.bench.throughput import space_name
     from trainers.loop import resolve_device
 
     out = out or Path("studies/fidelity.json")

@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from search.bench.common import mixed_designs, spearman, stored_file
 from search.config import SearchConfig
 from search.errors import UserError
 from search.job.pruner import first_judged, replay_epochs, rule_for, stops
@@ -56,19 +57,6 @@ CONFIRM_SEEDS = SearchConfig.confirm_seeds  # confirmation's first-round seeds, 
 
 
 # --- designs and runs ---------------------------------------------------------------------------
-
-def draw_designs(n: int, budget: int, epochs: int, seed: int) -> list[tuple[str, object, object]]:
-    """(label, spec, recipe): the default search's start points at `budget` and n random draws
-    from its space (separable blocks, every recipe), alternated, so that the designs finished when
-    a long run is stopped are a fair sample of both."""
-    from search.bench.fidelity import draw_designs as starts_then_draws
-
-    designs = starts_then_draws(n, budget, epochs, seed, separable=True, recipes=True)
-    starts = [d for d in designs if not d[0].startswith("draw-")]
-    draws = designs[len(starts):]
-    mixed = [d for pair in zip(starts, draws) for d in pair]
-    return mixed + starts[len(draws):] + draws[len(starts):]
-
 
 def run_keys(proxies: Sequence[int]) -> list[str]:
     """The runs of one design, cheapest first: e<E> per proxy, then s<seed> at the protocol."""
@@ -146,7 +134,7 @@ def run_proxy(*, designs: int, budget: int, epochs: int, seed: int, proxies: Seq
     have = {r["label"]: set(r["runs"]) for r in _stored(out, header)[0]}
     # each worker's share is fixed by the designs' order, not by what is left, so a resumed
     # run's workers never leave a design to nobody
-    mine = {d[0]: d for i, d in enumerate(draw_designs(designs, budget, epochs, seed)) if i % workers == worker}
+    mine = {d[0]: d for i, d in enumerate(mixed_designs(designs, budget, epochs, seed)) if i % workers == worker}
     pending = [(label, key, count_macs(spec)) for label, (_, spec, _) in mine.items()
                for key in keys if key not in have.get(label, set())]
     if pending:
@@ -227,7 +215,6 @@ def run_workers(workers: int, **kw) -> None:
 
 def _stored(out: Path, header: dict) -> tuple[list[dict], list[int]]:
     """The file's records and the proxy lengths it has run, after checking it shares `header`."""
-    from search.bench.fidelity import stored_file
 
     stored = stored_file(out, "proxy")
     if stored is None:
@@ -321,7 +308,6 @@ def complete(records: list[dict], keys: Sequence[str]) -> list[dict]:
 def analyse(records: list[dict], proxies: Sequence[int], orders: int = ORDERS) -> dict:
     """One row per proxy (and the one-seed ceiling) over the designs with every run, judged by the
     search's pruner, then each again unpruned (what the pruner costs, apart from the ranking)."""
-    from search.bench.fidelity import spearman
 
     recs = complete(records, run_keys(proxies))
     if len(recs) < MIN_DESIGNS:  # no ranking to speak of yet: say how far the runs are
@@ -461,7 +447,6 @@ def parse_proxies(text: str | None) -> list[int]:
 
 def bench_proxy(*, designs: int, budget: int, epochs: int, seed: int, out: Path | None, data_dir: str,
                 device: str, proxies: str | None = None, workers: int = 1, **kw) -> int:
-    from search.bench.fidelity import stored_file
     from search.config import check_budget
     from trainers.loop import resolve_device
     from trainers.precision import resolve_precision

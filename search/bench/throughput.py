@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from search.bench.common import mixed_designs, space_name
 from search.config import check_budget
 from search.process import child_env
 from space.model import build
@@ -169,10 +170,6 @@ def bench_train(*, data_dir: str, device: str, **_) -> int:
     return 0
 
 
-def space_name(separable: bool) -> str:
-    return "the space with separable blocks" if separable else "the plain space"
-
-
 def bench_space(*, budget: int = 8000, separable: bool = True, **_) -> int:
     import optuna
 
@@ -243,7 +240,6 @@ def bench_workers(*, data_dir: str, **_) -> int:
 def bench_layout(*, budget: int = 8000, designs: int = 6, seed: int = 0, data_dir: str, device: str, **_) -> int:
     """fp32 training time per design, NCHW against channels-last: the search's start points at
     `budget` and `designs` random draws (recipes included), each on the same 6,400 images."""
-    from search.bench.proxy import draw_designs
 
     check_budget(budget, True)
     device = resolve_device(device)
@@ -252,7 +248,7 @@ def bench_layout(*, budget: int = 8000, designs: int = 6, seed: int = 0, data_di
     print(f"fp32 training pass over {len(sub):,} images per design at budget {budget:,}, NCHW against "
           f"channels-last, device {device}, torch threads {torch.get_num_threads()}")
     totals = [0.0, 0.0]
-    for label, spec, recipe in draw_designs(designs, budget, 1, seed):
+    for label, spec, recipe in mixed_designs(designs, budget, 1, seed):
         recipe = replace(recipe, epochs=1)
         nchw, last = (_pass_seconds(spec, recipe, sub, data, "fp32", channels_last=cl, repeats=2) for cl in (False, True))
         totals[0] += nchw
@@ -285,7 +281,6 @@ def _dropout_sizes(spec, batch_size: int) -> list[int]:
 def bench_dropout(*, budget: int = 8000, designs: int = 6, seed: int = 0, data_dir: str, **_) -> int:
     """The CPU dropout masks of one training pass per design, drawn from the bit generator's raw
     outputs (trainers.dropout) against `Generator.bytes`, beside the whole pass they belong to."""
-    from search.bench.proxy import draw_designs
     from trainers.dropout import BulkMaskDropout
 
     check_budget(budget, True)
@@ -294,7 +289,7 @@ def bench_dropout(*, budget: int = 8000, designs: int = 6, seed: int = 0, data_d
     print(f"dropout masks of a training pass over {len(sub):,} images per design at budget {budget:,}, CPU, "
           f"torch threads {torch.get_num_threads()}; pass = the trainer's own (fp32, raw-output masks)")
     totals = [0.0, 0.0, 0.0]
-    for label, spec, recipe in draw_designs(designs, budget, 1, seed):
+    for label, spec, recipe in mixed_designs(designs, budget, 1, seed):
         recipe = replace(recipe, epochs=1)
         sizes = _dropout_sizes(spec, recipe.batch_size) * (len(sub) // recipe.batch_size)
         if not sizes:
