@@ -354,7 +354,11 @@ def cmd_bench(argv: list[str]) -> int:
                    "each a whole recipe compressed to that length (default 1,2,3,5; more lengths than a file has add their runs to it)")
     g.add_argument("--variants", default=None, help="recipe: comma list of sgd-step, adam-step, sgd-onecycle, "
                    "adam-onecycle, adam-onecycle-ema (weights averaged), adam-onecycle-bs32 (batches of 32), "
-                   "sgd-step-kd (distilled from a teacher trained once); default all")
+                   "sgd-step-kd (distilled from a teacher trained once), and the augmentation family on the "
+                   "design's own recipe: aug-none, aug-flip, aug-flip-erase (the own warp plus a mirror, an erase), "
+                   "aug-crop-flip, aug-crop-flip-erase (a padded crop instead of the warp); default all")
+    g.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"],
+                   help="recipe: the data set every run trains and is scored on")
     g.add_argument("--names", default=None, help="recipe: comma list of its designs at --budget (seed-004 or "
                    "seed-004-fitted, seed-004-sep, headless, seed-000-sep); default all")
     g.add_argument("--seeds", type=int, default=None, help="recipe: training seeds per design and recipe "

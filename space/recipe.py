@@ -10,6 +10,9 @@ from space.errors import InputError
 
 SCHEDULES = ("step", "onecycle")
 OPTIMIZERS = ("sgd", "adam", "adamw")
+# Fields added after recipes were first stored: written only when set, so every recipe from before
+# them keeps its JSON, and with it the digests that name baselines in a stored study's identity.
+LATER_FIELDS = ("erase",)
 ONECYCLE_RISE = 0.3  # share of a OneCycle run spent raising the learning rate to its peak (torch's default)
 
 
@@ -34,7 +37,8 @@ class Recipe:
     scale: float = 0.0  # augmentation: zoom uniform in [1 - scale, 1 + scale]
     translate: float = 0.0  # augmentation: shift uniform in [-t, t] of the image size
     crop_pad: int = 0  # augmentation (natural images): pad by this many pixels, crop back at random
-    hflip: float = 0.0  # augmentation (natural images): probability of a left-right mirror
+    hflip: float = 0.0  # augmentation: probability of a left-right mirror (data whose labels it keeps)
+    erase: float = 0.0  # augmentation: probability of erasing a random rectangle to the data's mean
     ema: float = 0.0  # weight averaging: horizon, in epochs, of a moving average of the weights
     #                   that is evaluated and kept instead of the last step's weights; 0 = off
 
@@ -60,6 +64,7 @@ class Recipe:
             "translate": 0 <= self.translate < 1,
             "crop_pad": 0 <= self.crop_pad <= 16,
             "hflip": 0 <= self.hflip <= 1,
+            "erase": 0 <= self.erase <= 1,
             "ema": self.ema >= 0,
         }
         bad = [k for k, ok in checks.items() if not ok]
@@ -77,7 +82,7 @@ class Recipe:
                        ema=self.ema * share)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k not in LATER_FIELDS or v != getattr(Recipe, k)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

@@ -57,3 +57,27 @@ def test_rotation_turns_a_known_pixel_counter_clockwise_by_the_drawn_angle():
     want_y = -dx * torch.sin(angles) + dy * torch.cos(angles)
     assert torch.allclose(cx, want_x, atol=0.6) and torch.allclose(cy, want_y, atol=0.6)
     assert ((angles > 0.2) <= (cx < -1)).all()  # positive angles move the dot to the left
+
+
+def test_random_erase_blanks_one_rectangle_on_about_p_of_the_images():
+    from trainers.augment import random_erase
+
+    x = torch.ones(2000, 1, 28, 28)
+    assert random_erase(x, torch.Generator(), 0.0) is x
+    y = random_erase(x, torch.Generator().manual_seed(0), 0.5)
+    erased = (y == 0).float()
+    share = erased.mean((1, 2, 3))
+    hit = share > 0
+    assert 0.45 < hit.float().mean() < 0.55  # binomial sd 0.011 at 2,000 images: 4.5 sd either side
+    assert share[hit].min() >= 1 / 784 and share.max() <= 0.34  # at most a third of the image
+    rows, cols = erased[hit, 0].amax(2), erased[hit, 0].amax(1)  # which rows / columns it touches
+    area = erased[hit, 0].sum((1, 2))
+    assert torch.equal(area, rows.sum(1) * cols.sum(1))  # one solid rectangle per image
+    assert torch.equal(y, random_erase(x, torch.Generator().manual_seed(0), 0.5))  # the generator decides
+
+
+def test_a_recipe_without_an_erase_keeps_its_json_and_with_one_round_trips():
+    from space.recipe import Recipe
+
+    assert "erase" not in Recipe().to_dict()  # digests of recipes stored before the field stay as they were
+    assert Recipe.from_dict(Recipe(erase=0.5).to_dict()).erase == 0.5

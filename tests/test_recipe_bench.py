@@ -19,10 +19,11 @@ def record(design, label, seed, val, test):
 
 def test_the_variants_change_only_the_training_not_the_augmentation():
     base = Recipe(batch_size=64, rotate=5.0, scale=0.1)
-    for label, (r, _) in recipes(base).items():  # the batch size: the design's own, but in -bs32
+    training = {label: v for label, v in recipes(base).items() if not label.startswith("aug-")}
+    for label, (r, _) in training.items():  # the batch size: the design's own, but in -bs32
         assert (r.rotate, r.scale, r.epochs) == (5.0, 0.1, 15), label
         assert r.batch_size == (32 if label.endswith("bs32") else 64), label
-    assert {(r.optimizer, r.schedule, kd > 0) for r, kd in recipes(base).values()} == {
+    assert {(r.optimizer, r.schedule, kd > 0) for r, kd in training.values()} == {
         ("sgd", "step", False), ("adam", "step", False), ("sgd", "onecycle", False), ("adam", "onecycle", False),
         ("sgd", "step", True)}
     assert recipes(base)["sgd-step-kd"][0] == base
@@ -33,6 +34,23 @@ def test_the_variants_change_only_the_training_not_the_augmentation():
     assert variant_labels("sgd-step, sgd-step-kd") == ["sgd-step", "sgd-step-kd"]
     with pytest.raises(UserError, match="choose from"):
         variant_labels("sgd-step,adam-twostep")
+
+
+def test_the_augmentation_variants_change_only_the_augmentation():
+    from dataclasses import fields
+
+    base = Recipe(batch_size=64, optimizer="adam", schedule="onecycle", lr=0.01, rotate=5.0, scale=0.1)
+    augmentation = {"rotate", "scale", "translate", "crop_pad", "hflip", "erase"}
+    variants = {label[4:]: r for label, (r, kd) in recipes(base).items() if label.startswith("aug-") and not kd}
+    assert set(variants) == {"none", "flip", "flip-erase", "crop-flip", "crop-flip-erase"}
+    for name, r in variants.items():
+        changed = {f.name for f in fields(r) if getattr(r, f.name) != getattr(base, f.name)}
+        assert changed and changed <= augmentation, name
+    warp = lambda r: (r.rotate, r.scale, r.translate)  # noqa: E731
+    assert warp(variants["none"]) == (0, 0, 0) and (variants["none"].hflip, variants["none"].erase) == (0, 0)
+    assert warp(variants["flip"]) == warp(base) and variants["flip"].hflip == 0.5  # the own warp, mirrored
+    assert warp(variants["crop-flip"]) == (0, 0, 0) and variants["crop-flip"].crop_pad > 0
+    assert variants["crop-flip-erase"].erase > 0 and variants["flip-erase"].erase > 0
 
 
 def test_the_designs_fit_the_budget_and_include_a_headless_end():

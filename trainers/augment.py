@@ -80,3 +80,32 @@ def random_flip(x: torch.Tensor, generator: torch.Generator, p: float) -> torch.
         return x
     flip = torch.rand(x.shape[0], generator=generator, device=x.device) < p
     return torch.where(flip[:, None, None, None], x.flip(3), x)
+
+
+def random_erase(x: torch.Tensor, generator: torch.Generator, p: float) -> torch.Tensor:
+    """With probability p per image, set one random rectangle to 0: the data's mean once x is
+    normalized (torchvision's default value). Its area is U(2%, 33%) of the image and its aspect
+    ratio log-uniform in [0.3, 3.3], as in random erasing's paper. x itself when p is 0.
+
+    An occluded garment is still the same garment: the erase teaches the net to use all of it,
+    not the one patch that happens to separate the classes on the training set."""
+    if p == 0:
+        return x
+    n, _, h, w = x.shape
+    dev = x.device
+
+    def u(lo: float, hi: float) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(n, generator=generator, device=dev)
+
+    area = u(0.02, 0.33) * h * w
+    ratio = torch.exp(u(math.log(0.3), math.log(3.3)))
+    eh = torch.sqrt(area * ratio).round().clamp(1, h)
+    ew = torch.sqrt(area / ratio).round().clamp(1, w)
+    y0 = (u(0, 1) * (h - eh + 1)).floor()
+    x0 = (u(0, 1) * (w - ew + 1)).floor()
+    on = u(0, 1) < p
+    rows = torch.arange(h, device=dev)[None, :, None]
+    cols = torch.arange(w, device=dev)[None, None, :]
+    mask = ((rows >= y0[:, None, None]) & (rows < (y0 + eh)[:, None, None])
+            & (cols >= x0[:, None, None]) & (cols < (x0 + ew)[:, None, None]) & on[:, None, None])
+    return x.masked_fill(mask[:, None], 0.0)

@@ -26,7 +26,7 @@ from space.errors import InputError
 from space.model import build
 from space.recipe import ONECYCLE_RISE, Recipe
 from space.spec import ArchSpec
-from trainers.augment import norm_tensors, normalize, random_affine, random_crop, random_flip, to_unit
+from trainers.augment import norm_tensors, normalize, random_affine, random_crop, random_erase, random_flip, to_unit
 from trainers.average import WeightAverage
 from trainers.distill import Distill, distill_loss
 from trainers.dropout import bulk_mask_dropout
@@ -267,7 +267,7 @@ def _fit(
             idx = perm[b * bs : (b + 1) * bs]
             x = random_affine(to_unit(data.x[idx]), gen, recipe.rotate, recipe.scale, recipe.translate)
             x = random_flip(random_crop(x, gen, recipe.crop_pad), gen, recipe.hflip)
-            x, y = normalize(x, mean, std), data.y[idx]
+            x, y = random_erase(normalize(x, mean, std), gen, recipe.erase), data.y[idx]
             with _autocast(device, precision):
                 out = step_fn(_layout(x, channels_last))
                 loss = distill_loss(out.float(), y, idx, distill, recipe.label_smoothing)

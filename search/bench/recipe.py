@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from search.bench.common import draw_designs
 from search.errors import UserError
 from space.presets import PRESETS
 from space.recipe import Recipe
@@ -53,11 +54,24 @@ HEADLESS = ArchSpec(
 )
 
 
+# The augmentation family on one design and its own optimizer and schedule: only the augmentation
+# changes ("own" is the design's recipe as it stands, listed as sgd-step). The warp is the digits'
+# (the design's own rotation, zoom and shift); a crop pads 2 pixels; a mirror and an erase fire on
+# half the images. Mirrors belong only on data whose labels a mirror keeps (not digits).
+NO_WARP = dict(rotate=0.0, scale=0.0, translate=0.0)
+AUGMENTATIONS = {
+    "none": dict(NO_WARP, crop_pad=0, hflip=0.0, erase=0.0),
+    "flip": dict(hflip=0.5),
+    "flip-erase": dict(hflip=0.5, erase=0.5),
+    "crop-flip": dict(NO_WARP, crop_pad=2, hflip=0.5),
+    "crop-flip-erase": dict(NO_WARP, crop_pad=2, hflip=0.5, erase=0.5),
+}
+
+
 def designs(budget: int = 8000) -> dict[str, tuple[ArchSpec, Recipe]]:
     """seed-004 (fitted to the budget where it does not fit) and its separable start point, and
     the head-less design where it fits, all with seed-004's recipe; and seed-000's separable start
     point with seed-000's recipe (the frontier's 4,000 runner-up)."""
-    from search.bench.fidelity import draw_designs
     from space.count import count_params
 
     starts = {label: spec for label, spec, _ in draw_designs(0, budget, 15, seed=0, separable=True)}
@@ -75,9 +89,10 @@ def study_designs(study: str, storage: str | None, trials: list[int],
     """Trials of a recorded study as designs ("trial-N": its spec and recipe), and their
     confirmation seeds of `epochs` epochs as records of the design's own recipe."""
     from search.store.records import confirm_record, design
-    from search.store.study import load_existing, trained_trial
+    from search.store.study import load_existing, study_config, trained_trial
 
     loaded = load_existing(study, storage)
+    dataset = study_config(loaded).dataset
     chosen, confirmed = {}, []
     for number in trials:
         t = trained_trial(loaded, number)
@@ -90,7 +105,7 @@ def study_designs(study: str, storage: str | None, trials: list[int],
             if len(val) == epochs:
                 confirmed.append({**_record(name, "sgd-step", first + k, spec, recipe, 0.0, val, test,
                                             seconds[k] if k < len(seconds) else None),
-                                  "source": f"{study} confirmation"})
+                                  "source": f"{study} confirmation", "dataset": dataset})
     return chosen, confirmed
 
 
@@ -116,6 +131,7 @@ def recipes(base: Recipe) -> dict[str, tuple[Recipe, float]]:
         "adam-onecycle-ema": (replace(base, optimizer="adam", schedule="onecycle", lr=0.01, ema=EMA_EPOCHS), 0.0),
         "adam-onecycle-bs32": (replace(base, optimizer="adam", schedule="onecycle", lr=0.01, batch_size=32), 0.0),
         "sgd-step-kd": (base, KD_WEIGHT),
+        **{f"aug-{name}": (replace(base, **aug), 0.0) for name, aug in AUGMENTATIONS.items()},
     }
 
 
@@ -147,7 +163,7 @@ def _key(rec: dict) -> tuple[str, str, int]:
 def run(*, out: Path, seeds: int, epochs: int, data_dir: str, device, precision: str = "auto", budget: int = 8000,
         names: list[str] | None = None, variants: list[str] | None = None,
         study: tuple[str, str | None, list[int]] | None = None, log: Callable[[str], None] = print,
-        subset: int | None = None) -> list[dict]:
+        subset: int | None = None, dataset: str = "mnist") -> list[dict]:
     """Train every (design, variant, seed) not yet in `out`, seed by seed; return all records.
     study=(name, storage, trial numbers): those trials are the designs (see `study_designs`);
     subset: a seeded sample of that many training images (the tests' quick runs)."""
@@ -160,17 +176,20 @@ def run(*, out: Path, seeds: int, epochs: int, data_dir: str, device, precision:
     have = {_key(r) for r in records}
     if study:
         chosen, confirmed = study_designs(*study, epochs)
+        # its confirmation trained on the study's own data: those runs stand in only on that data
+        confirmed = [r for r in confirmed if r.pop("dataset") == dataset]
         records += [r for r in confirmed if _key(r) not in have and r["seed"] < seeds]
         have = {_key(r) for r in records}
     else:
         chosen = designs(budget)
     chosen = {k: v for k, v in chosen.items() if names is None or k in names}
+    # at fewer epochs than the design's own, each recipe is compressed as the search compresses it
     todo = [(s, name, label, spec, r, kd) for s in range(seeds) for name, (spec, base) in chosen.items()
-            for label, (r, kd) in recipes(replace(base, epochs=epochs)).items()
+            for label, (r, kd) in recipes(base.compressed(epochs)).items()
             if (variants is None or label in variants) and (name, label, s) not in have]
     if not todo:
         return records
-    data = load_data("mnist", data_dir, device, val_size=10_000, subset=subset, log=log)
+    data = load_data(dataset, data_dir, device, val_size=10_000, subset=subset, log=log)
     teacher = teacher_for(data, Path(data_dir) / "teachers", precision=precision, log=log) \
         if any(kd for *_, kd in todo) else None
     if teacher:
@@ -281,7 +300,7 @@ def design_names(text: str | None, budget: int) -> list[str] | None:
 def bench_recipe(*, out: Path | None, seeds: int | None, epochs: int, data_dir: str, device: str,
                  precision: str = "auto", budget: int = 8000, variants: str | None = None,
                  study: str | None = None, storage: str | None = None, trials: str | None = None,
-                 names: str | None = None, **kw) -> int:
+                 names: str | None = None, dataset: str = "mnist", **kw) -> int:
     from trainers.loop import resolve_device
 
     seeds = 2 if seeds is None else seeds
@@ -297,8 +316,8 @@ def bench_recipe(*, out: Path | None, seeds: int | None, epochs: int, data_dir: 
         dev = resolve_device(device)
         what = f"trials {trials} of {study}" if study else f"{len(chosen or designs(budget))} designs at {budget:,}"
         print(f"recipe: {what} x {len(labels)} variants x {seeds} seeds, "
-              f"{epochs} epochs on 50,000 / 10,000 images, device {dev}; curves -> {out}")
+              f"{epochs} epochs on {dataset}'s 50,000 / 10,000 images, device {dev}; curves -> {out}")
         records = run(out=Path(out), seeds=seeds, epochs=epochs, data_dir=data_dir, device=dev, precision=precision,
-                      budget=budget, names=chosen, variants=labels, study=picked)
+                      budget=budget, names=chosen, variants=labels, study=picked, dataset=dataset)
     print(summary(records))
     return 0
