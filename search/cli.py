@@ -106,9 +106,11 @@ def _search_parser(prog: str = "python -m search", frontier: bool = False) -> ar
     g = p.add_argument_group("storage")
     g.add_argument("--study-name", default=None, help="default: <dataset>-b<budget> (frontier: <name>-b<budget>)")
     g.add_argument("--storage", default=None, help="default: sqlite:///studies/<study-name>.db; or postgresql://...; "
-                   "or journal:PATH, the study's archive: the search then works on the default SQLite file. Every "
-                   "search keeps its archive (default studies/archive/<study-name>.jsonl) current and restores the "
-                   "study from it where the storage lacks it: commit it, and a fresh clone goes on")
+                   "or journal:PATH, a run that must go on across machines: PATH (an Optuna journal file) is kept "
+                   "current and the study is restored from it where the search's SQLite file (PATH's name, .db, "
+                   "beside it) lacks it; commit PATH and the same command goes on in a fresh clone. frontier: "
+                   "journal:DIR/ keeps one archive per budget. The recorded studies under studies/archive/ are "
+                   "read-only evidence: a search never writes there unless named so")
     g = p.add_argument_group("confirmation")
     g.add_argument("--top-k", type=int, default=SearchConfig.top_k,
                    help="best searched designs retrained with --confirm-seeds seeds (the baselines always are, besides)")
@@ -148,8 +150,8 @@ def _data_args(g: argparse._ActionsContainer) -> None:
 def _study_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("study")
     g.add_argument("--study", default=DEFAULT_STUDY, help="study name")
-    g.add_argument("--storage", default=None, help="default: sqlite:///studies/<study>.db, or where that file is absent "
-                   "the study's archive studies/archive/<study>.jsonl; journal:PATH reads an archive")
+    g.add_argument("--storage", default=None, help="default: sqlite:///studies/<study>.db (your own study), or where that "
+                   "file is absent the recorded study studies/archive/<study>.jsonl; journal:PATH reads any archive")
 
 
 def _design_args(p: argparse.ArgumentParser, with_trial: bool) -> None:

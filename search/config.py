@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from search.errors import UserError
+from search.store.paths import SCHEME, search_storages
 from space.budget import KB, Budget, kb
 from space.count import family_min_macs, family_min_params, family_min_ram
 from trainers.datasets import DATASETS
@@ -44,9 +45,9 @@ class SearchConfig:
     dataset: str = "mnist"  # mnist | fashion-mnist | cifar10 | folder:PATH | npz:PATH
     data_dir: str = "data"  # where the raw files live (torchvision layout)
     study_name: str = ""  # default: <dataset>-b<budget>
-    storage: str = ""  # default: sqlite:///studies/<study_name>.db
+    storage: str = ""  # default: sqlite:///studies/<study_name>.db (search.store.paths)
     archive: str = ""  # the study's archive (an Optuna journal file), restored from and kept current;
-    #                    default: studies/archive/<study_name>.jsonl beside the SQLite file's folder
+    #                    only where --storage journal:PATH names one ("": none)
     sampler: str = "tpe"  # tpe | random
     pruner: str = "median"  # median | hyperband | none. The CLI's default is default_pruner: none for
     #                         trials shorter than --epochs, median for trials of the whole protocol
@@ -97,7 +98,7 @@ class SearchConfig:
         values["dataset"] = absolute_dataset(a.dataset)
         values["study_name"] = a.study_name or default_study_name(values["dataset"], a.budget, values["max_macs"],
                                                                   values["max_ram"])
-        values["storage"], values["archive"] = storages(a.storage, values["study_name"])
+        values["storage"], values["archive"] = search_storages(a.storage, values["study_name"])
         values["search_epochs"] = default_search_epochs(getattr(a, "search_epochs", None), a.epochs)
         values["pruner"] = default_pruner(getattr(a, "pruner", None), values["search_epochs"], a.epochs)
         return cls(**values)
@@ -128,13 +129,18 @@ class SearchConfig:
 
 def frontier_configs(a: argparse.Namespace) -> list[SearchConfig]:
     """One config per --budgets entry: the same options, the study <name>-b<budget>."""
-    if a.storage and a.storage.startswith("journal:") and len(a.budgets) > 1:
-        raise UserError(f"--storage {a.storage}: an archive holds one study; frontier keeps one per budget "
-                        "under studies/archive/ by itself")
+    folder = a.storage.removeprefix(SCHEME) if a.storage and a.storage.startswith(SCHEME) else None
+    if folder is not None and len(a.budgets) > 1 and not (folder.endswith("/") or Path(folder).is_dir()):
+        raise UserError(f"--storage {a.storage}: an archive holds one study; with several budgets name a folder "
+                        f"(journal:DIR/), which keeps one archive per budget, DIR/<study>.jsonl")
     out = []
     for budget in a.budgets:
         name = f"{a.study_name}-b{budget}" if a.study_name else None  # None: from_args's default name
-        out.append(SearchConfig.from_args(argparse.Namespace(**{**vars(a), "budget": budget, "study_name": name})))
+        cfg = SearchConfig.from_args(argparse.Namespace(**{**vars(a), "budget": budget, "study_name": name}))
+        if folder is not None and len(a.budgets) > 1:  # the folder keeps each budget's study in its own archive
+            storage, archive = search_storages(f"{SCHEME}{Path(folder) / cfg.study_name}.jsonl", cfg.study_name)
+            cfg = replace(cfg, storage=storage, archive=archive)
+        out.append(cfg)
     return out
 
 
@@ -168,22 +174,6 @@ def default_study_name(dataset: str, budget: int, max_macs: int | None = None, m
     kind, _, path = dataset.partition(":")
     caps = (f"-macs{max_macs / 1e6:g}M" if max_macs else "") + (f"-ram{max_ram / KB:g}KB" if max_ram else "")
     return f"{Path(path).stem or kind if kind in USER_DATA else dataset}-b{budget}{caps}"
-
-
-def storages(given: str | None, study_name: str) -> tuple[str, str]:
-    """(storage URL, archive path) of a search. `--storage journal:PATH` names the archive: the
-    search works on the default SQLite file and keeps PATH current (a journal cannot hold the
-    records confirmation adds to finished trials)."""
-    from search.store.archive import SCHEME, default_archive, journal_path
-
-    if given and given.startswith(SCHEME):
-        return default_storage(study_name), str(journal_path(given))
-    url = given or default_storage(study_name)
-    return url, str(default_archive(study_name, url))
-
-
-def default_storage(study_name: str) -> str:
-    return f"sqlite:///studies/{study_name}.db"
 
 
 def check_dataset(name: str) -> None:

@@ -17,8 +17,24 @@ from search.store.records import FAIL_REASON, RECIPE, VAL_CURVE
 SMALL = ["--subset", "600", "--sampler", "random", "--seed", "3", "--budget", "8000"]
 
 
-def load_sqlite(cwd, name):
-    return optuna.load_study(study_name=name, storage=f"sqlite:///{cwd}/studies/{name}.db")
+def load_sqlite(cwd, name, folder="studies"):
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{cwd}/{folder}/{name}.db")
+
+
+def kept(name):
+    """--storage naming the study's archive: a run that must go on across machines."""
+    return ["--storage", f"journal:studies/archive/{name}.jsonl"]
+
+
+def clone_archives(cwd, clone):
+    """What a clone of `cwd` holds of studies/archive/: the journal files, not the working SQLite files."""
+    shutil.copytree(cwd / "studies" / "archive", clone / "studies" / "archive",
+                    ignore=shutil.ignore_patterns("*.db*", "*-artifacts"))
+
+
+def load_kept(cwd, name):
+    """The SQLite file a search kept in studies/archive/<name>.jsonl works on, beside it."""
+    return load_sqlite(cwd, name, "studies/archive")
 
 
 def load_journal(path, name):
@@ -40,7 +56,7 @@ def searched(tmp_path_factory, data_dir):
     cwd = tmp_path_factory.mktemp("archived")
     proc = run_cli(*SMALL, "--trials", "5", "--epochs", "2", "--search-epochs", "1", "--top-k", "1",
                    "--confirm-seeds", "2", "--confirm-cap", "2", "--data-dir", str(data_dir),
-                   "--study-name", "arc", cwd=cwd, check=True)
+                   "--study-name", "arc", *kept("arc"), cwd=cwd, check=True)
     return cwd, proc
 
 
@@ -48,7 +64,7 @@ def test_the_search_keeps_its_archive_equal_to_the_study(searched):
     cwd, proc = searched
     path = cwd / "studies" / "archive" / "arc.jsonl"
     assert f"archive: {path.relative_to(cwd)}" in proc.stdout
-    study, archived = load_sqlite(cwd, "arc"), load_journal(path, "arc")
+    study, archived = load_kept(cwd, "arc"), load_journal(path, "arc")
     same_trials(study, archived)
     assert archived.user_attrs == study.user_attrs  # config, search clock, verdict
     assert any("confirm" in t.user_attrs for t in archived.trials)  # added after the trials finished
@@ -57,9 +73,21 @@ def test_the_search_keeps_its_archive_equal_to_the_study(searched):
     assert not list(path.parent.glob(".*"))  # no temporary or lock file left beside it
 
 
+def test_the_run_says_what_it_will_take_once_the_first_trial_is_measured_and_checks_it_at_the_end(searched):
+    _, proc = searched
+    lines = proc.stdout.splitlines()
+    assert "estimate: after the first trial, from its measured seconds" in lines
+    first_trial = next(i for i, line in enumerate(lines) if line.startswith("trial "))
+    said = [i for i, line in enumerate(lines) if line.startswith("estimate: search ")]
+    assert said and first_trial < said[0] <= first_trial + 2  # right after the first trial's own line
+    assert len(said) >= 2 and "refit" in lines[said[-1]]  # and again when the search ends
+    assert any(line.startswith("confirmation and refit took ") and "estimated at the end of the search" in line
+               for line in lines)
+
+
 def test_search_epochs_train_the_compressed_recipe_and_confirmation_the_protocol(searched):
     cwd, proc = searched
-    study = load_sqlite(cwd, "arc")
+    study = load_kept(cwd, "arc")
     assert "1 epochs (confirmation and refit: 2)" in proc.stdout
     trained = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert trained and all(len(t.user_attrs[VAL_CURVE]) == 1 for t in trained)
@@ -70,10 +98,11 @@ def test_search_epochs_train_the_compressed_recipe_and_confirmation_the_protocol
 
 def test_readers_take_the_archive_and_print_what_the_study_prints(searched, tmp_path):
     cwd, _ = searched
-    from_db = run_cli("leaderboard", "--study", "arc", cwd=cwd, check=True).stdout
+    from_db = run_cli("leaderboard", "--study", "arc", "--storage", "sqlite:///studies/archive/arc.db", cwd=cwd,
+                      check=True).stdout
     assert "vs seed-004" in from_db  # the verdict line
     fresh = tmp_path / "clone"
-    shutil.copytree(cwd / "studies" / "archive", fresh / "studies" / "archive")  # what a clone holds
+    clone_archives(cwd, fresh)  # what a clone holds
     by_default = run_cli("leaderboard", "--study", "arc", cwd=fresh, check=True).stdout
     named = run_cli("leaderboard", "--study", "arc", "--storage",
                     f"journal:{fresh / 'studies' / 'archive' / 'arc.jsonl'}", cwd=tmp_path, check=True).stdout
@@ -88,13 +117,13 @@ def test_archive_command_writes_the_study_and_compresses_a_large_one(searched, t
     out = tmp_path / "a" / "arc.jsonl"
     proc = run_cli("archive", "--study", "arc", "--out", str(out), cwd=cwd, check=True)
     assert str(out) in proc.stdout
-    same_trials(load_sqlite(cwd, "arc"), load_journal(out, "arc"))
+    same_trials(load_kept(cwd, "arc"), load_journal(out, "arc"))
 
     from search.store import archive
     from search.store.storage import open_storage
 
     monkeypatch.setattr(archive, "COMPRESS_ABOVE", 1000)
-    written = archive.write_archive(open_storage(f"sqlite:///{cwd}/studies/arc.db", create=False), "arc", out)
+    written = archive.write_archive(open_storage(f"sqlite:///{cwd}/studies/archive/arc.db", create=False), "arc", out)
     assert written.name == "arc.jsonl.gz" and not out.exists()  # one archive per study
     assert gzip.decompress(written.read_bytes()).decode().startswith('{"op_code":0')
     again = run_cli("leaderboard", "--study", "arc", "--storage", f"journal:{written}", cwd=cwd, check=True)
@@ -102,16 +131,16 @@ def test_archive_command_writes_the_study_and_compresses_a_large_one(searched, t
 
 
 def test_a_search_resumes_from_the_archive_alone_and_keeps_its_clock(tmp_path, data_dir):
-    args = [*SMALL, "--epochs", "1", "--top-k", "0", "--data-dir", str(data_dir), "--study-name", "go"]
+    args = [*SMALL, "--epochs", "1", "--top-k", "0", "--data-dir", str(data_dir), "--study-name", "go", *kept("go")]
     first = tmp_path / "first"
     first.mkdir()
     run_cli(*args, "--trials", "3", cwd=first, check=True)
     before = load_journal(first / "studies" / "archive" / "go.jsonl", "go")
     clone = tmp_path / "clone"
-    shutil.copytree(first / "studies" / "archive", clone / "studies" / "archive")
+    clone_archives(first, clone)
     proc = run_cli(*args, "--trials", "5", cwd=clone, check=True)
     assert f"restored study 'go' ({len(before.trials)} trials) from its archive" in proc.stdout
-    after = load_sqlite(clone, "go")
+    after = load_kept(clone, "go")
     assert len(counted(after)) == 5
     finished = [t for t in before.trials if t.state.is_finished()]
     assert finished
@@ -136,7 +165,7 @@ def test_a_stopped_refit_leaves_confirmation_in_the_archive_and_a_clone_goes_on(
     from search.store.records import confirm_record, refit_record
 
     args = [*SMALL, "--epochs", "1", "--trials", "2", "--top-k", "1", "--confirm-seeds", "2", "--confirm-cap", "2",
-            "--data-dir", str(data_dir), "--study-name", "stop"]
+            "--data-dir", str(data_dir), "--study-name", "stop", *kept("stop")]
     first = tmp_path / "first"
     first.mkdir()
     patch = "import search.job.run as r\ndef stop(*a, **k): raise KeyboardInterrupt\nr.refit_top = stop\n"
@@ -147,10 +176,10 @@ def test_a_stopped_refit_leaves_confirmation_in_the_archive_and_a_clone_goes_on(
     assert confirmed and all(rec["seeds"] == 2 for rec in confirmed.values())
     assert set(archived.user_attrs["stage_seconds"]) == {"confirmation", "refit"}
     clone = tmp_path / "clone"
-    shutil.copytree(first / "studies" / "archive", clone / "studies" / "archive")
+    clone_archives(first, clone)
     proc = run_cli(*args, cwd=clone, check=True)
     assert "confirming trial" not in proc.stdout and "refitting trial" in proc.stdout
-    after = load_sqlite(clone, "stop")
+    after = load_kept(clone, "stop")
     assert {t.number: confirm_record(t) for t in after.trials if confirm_record(t)} == confirmed
     assert any(refit_record(t).get("seeds") == 2 for t in after.trials)
     stages = after.user_attrs["stage_seconds"]
@@ -167,7 +196,7 @@ def test_two_workers_keep_one_archive_of_every_trial(tmp_path, data_dir):
     proc = run_cli(*SMALL, "--epochs", "1", "--top-k", "1", "--confirm-seeds", "2", "--confirm-cap", "2",
                    "--trials", "4", "--workers", "2", "--data-dir", str(data_dir), "--study-name", "two",
                    "--storage", "journal:shared/two.jsonl", cwd=tmp_path, check=True)
-    study = load_sqlite(tmp_path, "two")  # journal:PATH names the archive; the work is in SQLite
+    study = load_sqlite(tmp_path, "two", "shared")  # journal:PATH names the archive; the work is in SQLite beside it
     assert len(counted(study)) == 4
     confirmed = [t for t in study.trials if confirm_record(t)]
     assert confirmed and all(confirm_record(t)["seeds"] == 2 for t in confirmed)
@@ -198,7 +227,7 @@ def test_a_running_trial_is_archived_as_failed_and_a_waiting_one_as_waiting(tmp_
     (["leaderboard", "--study", "x", "--storage", "journal:notes.txt"], "not a study archive"),
     (["leaderboard", "--study", "x", "--storage", "journal:"], "needs a file"),
     (["archive", "--study", "nothing"], "no study database"),
-    (["frontier", "--budgets", "4000,8000", "--storage", "journal:a.jsonl"], "an archive holds one study"),
+    (["frontier", "--budgets", "4000,8000", "--storage", "journal:a.jsonl"], "with several budgets name a folder"),
     (["--budget", "8000", "--storage", "journal:notes.txt/kept.jsonl"], "archive folder notes.txt is not writable"),
     (["--budget", "8000", "--search-epochs", "0"], "--search-epochs must be 1..--epochs (15)"),
     (["--budget", "8000", "--epochs", "3", "--search-epochs", "4"], "--search-epochs must be 1..--epochs (3)"),
@@ -213,10 +242,24 @@ def test_bad_archive_input_gets_one_line_and_exit_2(tmp_path, args, message):
 
 def test_a_resume_with_other_search_epochs_is_refused(searched):
     cwd, _ = searched
-    before = load_sqlite(cwd, "arc").trials
-    proc = run_cli(*SMALL, "--trials", "9", "--epochs", "2", "--study-name", "arc", cwd=cwd)
+    before = load_kept(cwd, "arc").trials
+    proc = run_cli(*SMALL, "--trials", "9", "--epochs", "2", "--study-name", "arc", *kept("arc"), cwd=cwd)
     assert proc.returncode == 2 and "search_epochs=1 (asked None)" in proc.stderr
-    assert [t.number for t in load_sqlite(cwd, "arc").trials] == [t.number for t in before]
+    assert [t.number for t in load_kept(cwd, "arc").trials] == [t.number for t in before]
+
+
+def test_a_run_without_journal_searches_a_study_of_its_own_and_leaves_the_recorded_one(searched, tmp_path, data_dir):
+    """A fresh clone holds recorded studies under studies/archive/: the same name's search starts
+    the user's own study in studies/<name>.db and changes no recorded file."""
+    cwd, _ = searched
+    clone = tmp_path / "clone"
+    clone_archives(cwd, clone)
+    recorded = {p: p.read_bytes() for p in (clone / "studies" / "archive").iterdir()}
+    proc = run_cli(*SMALL, "--trials", "1", "--epochs", "1", "--top-k", "0", "--data-dir", str(data_dir),
+                   "--study-name", "arc", cwd=clone, check=True)
+    assert "restored" not in proc.stdout and "archive" not in proc.stdout
+    assert len(counted(load_sqlite(clone, "arc"))) == 1  # its own study, searched
+    assert {p: p.read_bytes() for p in (clone / "studies" / "archive").iterdir()} == recorded
 
 
 @pytest.mark.parametrize("args, trained", [([], 2), (["--epochs", "2"], None), (["--epochs", "1"], None),

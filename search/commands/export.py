@@ -32,7 +32,7 @@ from search.errors import UserError
 from search.store import records
 from search.store.records import CONFIRM_SEED_BASE
 from search.store.selection import ranked
-from search.store.archive import SCHEME
+from search.store.paths import SCHEME, read_storage
 from search.store.storage import check_writable_dir, open_annotating_storage
 from search.store.study import (
     artifact_dir, load_existing, stored_data_facts, study_config, trained_trial,
@@ -178,9 +178,8 @@ def export_trial(*, study: str, storage: str | None, trial: int | None, out: Pat
                  data_dir: str | None, device: str) -> int:
     """Write a trial's files (spec, weights, torch.export, TorchScript, ONNX float32 and int8, card)
     and attach them."""
-    from search.store.storage import default_read_storage
 
-    url = storage or default_read_storage(study)
+    url = storage or read_storage(study)
     annotating = open_annotating_storage(url)
     st = load_existing(study, url, storage=annotating)
     t = pick_trial(st, trial)

@@ -80,6 +80,7 @@ class Retrainer:
     log: Callable[[str], None] = field(default=print)
     cap: int = 0  # most seeds the race gives one design (0: --confirm-seeds, no race)
     runner: InProcess | Workers | None = None  # who trains the seeds (None: this process, one by one)
+    after_seed: Callable[[], None] | None = None  # called once each seed is stored (progress, estimate)
 
     @property
     def resolved_precision(self) -> str:
@@ -108,6 +109,8 @@ def _fold(r: Retrainer, study: optuna.Study, trial: FrozenTrial, record: dict, j
                seed_base=records.CONFIRM_SEED_BASE, precision=r.resolved_precision)
     summary = {**out, **summarize(out.get("val_acc", []), out["test_acc"], r.target)}
     set_trial_attr(r.storage, study.study_name, trial.number, job.what, summary)
+    if r.after_seed is not None:
+        r.after_seed()
     return summary
 
 

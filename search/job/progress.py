@@ -1,6 +1,8 @@
-"""Terminal progress for a search: a bar over finished trials that also shows the running trial's
-epoch and latest validation accuracy, one line per finished trial, and a line each time the best
-validation accuracy improves, with the wall time it took to get there (the "anytime" curve)."""
+"""Terminal progress for the whole run: one bar, over the search's finished trials and then over
+confirmation's and the refit's seeds, that also shows the running trial's epoch and latest
+validation accuracy and what the run has left (job.eta); one line per finished trial, and a line
+each time the best validation accuracy improves, with the wall time it took to get there (the
+"anytime" curve)."""
 
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ class Progress:
         self.seen = {t.number for t in already}
         self.best: tuple[float, int, int] | None = None  # (val, params, trial)
         self.running = ""
+        self.left = ""  # what the whole run has left, as job.eta last estimated it
         for t in already:
             self._improves(t)
         self.anytime: list[tuple[float, float, int]] = []  # (seconds, best val, trial) this run
@@ -63,7 +66,33 @@ class Progress:
         parts = [self.running] if self.running else []
         if self.best is not None:
             parts.append(f"best val {self.best[0]:.2f}% @ {self.best[1]} params")
+        if self.left:
+            parts.append(self.left)
         self.bar.set_postfix_str(" | ".join(parts))
+
+    def eta(self, total: float, most: float) -> None:
+        """What the whole run has left (seconds), and the most if the race runs to its cap."""
+        self.left = f"run ~{clock(total)} left" + (f" (at most {clock(most)})" if most > total + 1 else "")
+        self._postfix()
+
+    def stage(self, name: str) -> None:
+        """The search is over: the bar counts `name`'s seeds from here."""
+        self.running = ""
+        self.bar.total = None  # how many seeds the race asks for is not known ahead
+        self.bar.reset()
+        self.bar.unit = "seed"
+        self.bar.set_description(name)
+        self._postfix()
+
+    def seed_done(self) -> None:
+        self.bar.update(1)
+
+    def writer(self, log):
+        """`log` made to print above the bar instead of through it."""
+        def write(msg: str) -> None:
+            with tqdm.external_write_mode(file=sys.stdout):
+                log(msg)
+        return write
 
     def epoch(self, number: int, stats: EpochStats, epochs: int | None = None) -> None:
         """The running trial finished an epoch: show it on the bar."""

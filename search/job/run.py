@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from search.commands.report_data import clock
 from search.config import SearchConfig, validate
 from search.errors import EXIT_TOO_MANY_FAILURES, SearchFailed, TooManyFailures
 from search.job.confirm import Retrainer, confirm_top, refit_top, study_verdicts
+from search.job.eta import Estimate, Stages, check_line, estimate
 from search.job.progress import Progress
 from search.job.seeds import Workers
 from search.job.starts import create_or_resume
@@ -32,7 +34,7 @@ from search.store.archive import Keeper
 from search.store.storage import open_annotating_storage
 from search.store.study import (
     DATA_ATTR, FRONTIER_ATTR, add_stage_seconds, artifact_dir, data_facts, load_existing, open_search_storage,
-    search_seconds, set_search_seconds, store_verdict,
+    search_seconds, set_search_seconds, store_estimate, store_verdict, stored_estimate,
 )
 from trainers.data import DeviceData, load_data
 from trainers.datasets import target_accuracy
@@ -59,20 +61,70 @@ def run_search(cfg: SearchConfig, log=print, data: DeviceData | None = None) -> 
     log(f"study {cfg.study_name!r} in {cfg.storage}: budget {cfg.limits}, {cfg.trials} trials "
         f"x {_epochs_phrase(cfg)} on {cfg.dataset} ({len(data.train)} train / {len(data.val)} val images), "
         f"device {device}, {cfg.workers} worker(s)")
-    run_trials(study, storage, cfg, data, log)  # 3-4. sample, train, prune
-    log(f"search: {time.monotonic() - t0:.0f}s")
-    if cfg.top_k > 0:
-        confirm_and_refit(cfg, data, log)  # 5-7. race the finalists, the verdict, the winner on every image
+    progress = Progress(cfg.trials, [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()])
+    say = progress.writer(log)
+    clock_ = RunClock(cfg, data, progress, say)
+    clock_.tell(study, first=True)  # a resumed run says at once what is left
+    try:
+        run_trials(study, storage, cfg, data, say, progress, clock_)  # 3-4. sample, train, prune
+        say(f"search: {time.monotonic() - t0:.0f}s")
+        if cfg.top_k > 0:
+            # 5-7. race the finalists, the verdict, the winner on every image
+            confirm_and_refit(cfg, data, say, progress, clock_)
+    finally:
+        progress.close()
     final = load_existing(cfg.study_name, cfg.storage)
     for line in summary_lines(final):
         log(line)
+    checked = check_line(final, stored_estimate(final))
+    if checked:
+        log(checked)
+    kept = f"; archive (commit it to resume elsewhere): {cfg.archive}" if cfg.archive else ""
     log(f"total wall time: {time.monotonic() - t0:.0f}s; "
-        f"dashboard: optuna-dashboard {cfg.storage} --artifact-dir {artifact_dir(final)}; archive (commit it to "
-        f"resume elsewhere): {cfg.archive}")
+        f"dashboard: optuna-dashboard {cfg.storage} --artifact-dir {artifact_dir(final)}{kept}")
     return 0
 
 
-def run_trials(study: optuna.Study, storage, cfg: SearchConfig, data: DeviceData, log) -> None:
+@dataclass
+class RunClock:
+    """Keeps the whole run's estimate (job.eta) on the progress bar, says it on its own line when
+    the first one is known and when the search ends, and stores that last one with the study."""
+
+    cfg: SearchConfig
+    data: DeviceData
+    progress: Progress
+    say: Callable[[str], None]
+    told: bool = False  # an estimate has had its own line in this run
+
+    def tell(self, study: optuna.Study, first: bool = False, searched: float | None = None) -> Estimate | None:
+        """Estimate from the study as stored now; `searched`: the search clock now, where it runs."""
+        stages = Stages.of(self.cfg, len(self.data.train), len(self.data.val),
+                           search_seconds(study) if searched is None else searched)
+        est = estimate(study, stages)
+        if est is None:
+            if first:
+                self.say("estimate: after the first trial, from its measured seconds")
+            return None
+        self.progress.eta(est.total, est.total + est.race)
+        if not self.told:
+            self.told = True
+            self.say(est.line())
+        return est
+
+    def search_ended(self, study: optuna.Study, trained: bool) -> None:
+        """The search's trials are done: say what confirmation and refit will take, and keep it
+        with the study (where this run trained trials, or none was kept) to check against the end."""
+        est = self.tell(study)
+        if est is None:
+            return
+        if self.told:
+            self.say(est.line())
+        if trained or stored_estimate(study) is None:
+            store_estimate(study, est.kept(study))
+
+
+def run_trials(study: optuna.Study, storage, cfg: SearchConfig, data: DeviceData, log, progress: Progress,
+               clock_: RunClock) -> None:
     """Trials until the study holds cfg.trials finished ones or has searched for cfg.timeout
     seconds over all its runs; progress as they end."""
     spent = search_seconds(study)
@@ -80,17 +132,21 @@ def run_trials(study: optuna.Study, storage, cfg: SearchConfig, data: DeviceData
         if spent >= cfg.timeout:
             log(f"search: the study has searched {spent:.0f}s of its --timeout {cfg.timeout:.0f}s; "
                 "nothing left to search (raise --timeout to search longer)")
+            clock_.search_ended(study, trained=False)
             return
         cfg = replace(cfg, timeout=cfg.timeout - spent)  # what is left, for this run's workers too
     finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-    progress = Progress(cfg.trials, finished)
     keeper = Keeper(storage, cfg.study_name, cfg.archive, seen=(t.number for t in finished))
+    t0, started = time.monotonic(), datetime.now()  # now(): the clock Optuna stamps trials with
+    trained = []
 
     def on_trial(t: optuna.trial.FrozenTrial) -> None:
+        if t.number not in progress.seen and t.state.is_finished():
+            trained.append(t.number)
         progress.update(t)
         keeper.trial(t)
+        clock_.tell(study, searched=spent + time.monotonic() - t0)
 
-    t0, started = time.monotonic(), datetime.now()  # now(): the clock Optuna stamps trials with
     try:
         if cfg.workers == 1:
             run_worker(study, storage, cfg, data, on_trial=on_trial,
@@ -103,40 +159,47 @@ def run_trials(study: optuna.Study, storage, cfg: SearchConfig, data: DeviceData
             if any(c not in (0, EXIT_TOO_MANY_FAILURES) for c in codes):
                 raise SearchFailed(f"worker exit codes {codes}; run the same command to resume")
     finally:
-        progress.close()
         set_search_seconds(study, spent + time.monotonic() - t0, run=(started, datetime.now()))
         keeper.write()  # with the clock, and any trial closed by an interrupt
     if progress.anytime:
         log("best validation accuracy against wall time (this run): "
             + ", ".join(f"{clock(s)} {v:.2f}% (trial {n})" for s, v, n in progress.anytime))
+    clock_.search_ended(study, trained=bool(trained))
 
 
-def confirm_and_refit(cfg: SearchConfig, data: DeviceData, log) -> None:
+def confirm_and_refit(cfg: SearchConfig, data: DeviceData, log, progress: Progress, clock_: RunClock) -> None:
     annotating = open_annotating_storage(cfg.storage)  # may add records to finished trials
 
     def fresh() -> optuna.Study:
         # a Study caches finished trials, so each stage reads the records the one before wrote
         return load_existing(cfg.study_name, cfg.storage, storage=annotating)
 
+    def seed_done() -> None:
+        progress.seed_done()
+        clock_.tell(fresh())
+
     study = fresh()
     r = Retrainer(annotating, data, cfg.confirm_seeds, artifact_dir(study),
                   target_accuracy(cfg.dataset, cfg.target), cfg.precision, log,
-                  cap=cfg.confirm_cap or 2 * cfg.confirm_seeds)
+                  cap=cfg.confirm_cap or 2 * cfg.confirm_seeds, after_seed=seed_done)
     if cfg.workers > 1:  # the seeds train side by side, as the search's trials did
         device = str(data.train.x.device)
         r = replace(r, runner=Workers(cfg.workers, cfg.data_args(), device, r.resolved_precision))
     keeper = Keeper(annotating, cfg.study_name, cfg.archive)
     try:
         with _stage("confirmation", fresh, keeper, log):
+            progress.stage("confirmation")
             confirm_top(r, study, cfg.top_k)
             study = fresh()
             store_verdict(study, study_verdicts(study))  # winner vs each baseline (or the runner-up), stored
         with _stage("refit", fresh, keeper, log):
+            progress.stage("refit")
             refit_top(r, fresh(), cfg.refit)
     finally:
         if r.runner is not None:
             r.runner.close()
-    log(f"archive: {keeper.path}")
+    if keeper.path:
+        log(f"archive: {keeper.path}")
 
 
 @contextlib.contextmanager

@@ -7,12 +7,12 @@ operation a line: the study's attributes (config, search clock, verdict), then e
 whole from its final state (params, curve, user attributes, confirmation and refit records), in
 trial order, so a restored study has the same trial numbers. `optuna-dashboard PATH` opens it.
 
-- `python -m search archive --study NAME` writes it (default `studies/archive/NAME.jsonl`);
-- a search keeps its study's archive current (after each finished trial and after confirmation
-  and refit), and when its storage lacks the study but the archive has it, restores it first: a
-  fresh clone with the committed archive runs the same command and goes on;
-- every command that reads a study takes `--storage journal:PATH`, and reads the archive by
-  itself when the default SQLite file is absent.
+- `python -m search archive --study NAME` writes it (default `studies/NAME.jsonl`);
+- a search run with `--storage journal:PATH` keeps PATH current (after each finished trial and
+  after confirmation and refit), and when its SQLite file lacks the study but PATH has it,
+  restores it first: commit PATH, and the same command goes on in a fresh clone;
+- every command that reads a study takes `--storage journal:PATH`, and reads a recorded study
+  (`studies/archive/NAME.jsonl`) by itself when the user's own SQLite file is absent.
 
 A trial still running when the snapshot is taken is archived as failed (a restored study has no
 worker for it, as after Ctrl-C); enqueued ones stay waiting. An archive over COMPRESS_ABOVE bytes
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import copy
 import gzip
 import json
 import os
@@ -40,33 +41,8 @@ from optuna.trial import FrozenTrial, TrialState
 from search.errors import UserError, first_line
 from search.store.records import FAIL_REASON
 
-SCHEME = "journal:"
-ARCHIVE_DIR = "archive"  # beside the studies' SQLite files: studies/archive/<study>.jsonl
 COMPRESS_ABOVE = 4 << 20  # bytes; smaller archives stay plain text, diffable and dashboard-ready
 WRITER = "budgetnas-archive"  # the writer id of every archived operation (see _one_writer)
-
-
-def default_archive(study_name: str, storage_url: str) -> Path:
-    """studies/archive/<study>.jsonl (or .jsonl.gz if that one exists), beside an SQLite file's
-    folder; under ./studies for other storages."""
-    from search.store.storage import sqlite_path
-
-    try:
-        db = sqlite_path(storage_url)
-    except Exception:  # a malformed URL: its own check reports it, with the archive's default
-        db = None
-    folder = (db.parent if db is not None else Path("studies")) / ARCHIVE_DIR
-    plain = folder / f"{study_name}.jsonl"
-    packed = plain.with_name(plain.name + ".gz")
-    return packed if packed.exists() and not plain.exists() else plain
-
-
-def journal_path(url: str) -> Path:
-    """The file of a `journal:PATH` URL."""
-    path = Path(url.removeprefix(SCHEME)).expanduser()
-    if not str(path) or url == SCHEME:
-        raise UserError("storage journal: needs a file, e.g. journal:studies/archive/mnist-b8000.jsonl")
-    return path
 
 
 # --- copying a study between storages -----------------------------------------------------------
@@ -90,12 +66,10 @@ def _settled(t: FrozenTrial) -> FrozenTrial:
     """A running trial as failed (no worker will finish it); every other trial as it is."""
     if t.state != TrialState.RUNNING:
         return t
-    return FrozenTrial(number=t.number, state=TrialState.FAIL, value=None, values=None,
-                       datetime_start=t.datetime_start, datetime_complete=datetime.now(), params=t.params,
-                       distributions=t.distributions,
-                       user_attrs={**t.user_attrs, FAIL_REASON: "running when the study was archived"},
-                       system_attrs=t.system_attrs, intermediate_values=t.intermediate_values,
-                       trial_id=t._trial_id)
+    settled = copy.deepcopy(t)  # through the trial's public setters: the storage gives it its own id
+    settled.state, settled.datetime_complete = TrialState.FAIL, datetime.now()
+    settled.set_user_attr(FAIL_REASON, "running when the study was archived")
+    return settled
 
 
 # --- writing and reading archives ---------------------------------------------------------------

@@ -22,13 +22,19 @@ from pathlib import Path
 
 import optuna
 import sqlalchemy
-from optuna.storages._rdb import models  # the table the claim updates (Optuna's own mapping)
 from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 
 from search.errors import UserError, first_line
 from search.store import archive
+from search.store.paths import SCHEME, journal_path
 
+# Optuna's trials table, only the columns a claim reads and writes, in SQLAlchemy's public
+# lightweight form: Optuna's schema names (stable across its migrations; a state is its enum,
+# PostgreSQL's type "trialstate"), without importing Optuna's private ORM mapping.
+TRIALS = sqlalchemy.table("trials", sqlalchemy.column("trial_id"),
+                          sqlalchemy.column("state", sqlalchemy.Enum(TrialState, name="trialstate")),
+                          sqlalchemy.column("datetime_start", sqlalchemy.DateTime))
 SQLITE_BUSY_TIMEOUT_S = 60
 SCHEMA_RACE_RETRIES = 5
 
@@ -117,8 +123,8 @@ class ClaimingStorage(optuna.storages.RDBStorage):
     def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
         if state != TrialState.RUNNING or values is not None:
             return super().set_trial_state_values(trial_id, state, values)
-        claim = (sqlalchemy.update(models.TrialModel)
-                 .where(models.TrialModel.trial_id == trial_id, models.TrialModel.state == TrialState.WAITING)
+        claim = (sqlalchemy.update(TRIALS)
+                 .where(TRIALS.c.trial_id == trial_id, TRIALS.c.state == TrialState.WAITING)
                  .values(state=TrialState.RUNNING, datetime_start=datetime.now()))
         with self.engine.begin() as connection:
             return connection.execute(claim).rowcount == 1
@@ -154,7 +160,7 @@ def open_storage(
     heartbeat: int | None = None,
     cls: type[optuna.storages.RDBStorage] = ClaimingStorage,
 ) -> optuna.storages.RDBStorage:
-    if url.startswith(archive.SCHEME):
+    if url.startswith(SCHEME):
         return _archive_copy(url, create, cls)
     url = normalize_url(url)
     path = sqlite_path(url)
@@ -192,7 +198,7 @@ def _archive_copy(url: str, create: bool, cls: type[optuna.storages.RDBStorage])
     """A study archive opened for reading: its studies restored into a private SQLite file, so
     every reader (and export's records on finished trials) works as on the search's own storage;
     nothing is written back to the archive."""
-    path = archive.journal_path(url)
+    path = journal_path(url)
     if create:
         raise UserError(f"--storage {url}: a search runs on sqlite:/// or postgresql://; a journal file is a "
                         f"study's archive, restored and kept current by the search (--archive {path})")
@@ -203,19 +209,6 @@ def _archive_copy(url: str, create: bool, cls: type[optuna.storages.RDBStorage])
     for study in src.get_all_studies():
         archive.copy_study(src, storage, study.study_name)
     return storage
-
-
-def default_read_storage(study_name: str) -> str:
-    """The default SQLite file where it exists, else the study's archive where that exists (a
-    fresh clone holds only the archive), else the SQLite URL (whose absence is then the error)."""
-    from search.config import default_storage
-
-    url = default_storage(study_name)
-    db = sqlite_path(url)
-    path = archive.default_archive(study_name, url)
-    if db is not None and not db.exists() and path.exists():
-        return f"{archive.SCHEME}{path}"
-    return url
 
 
 def load_trials(storages: list[str]) -> list[optuna.trial.FrozenTrial]:

@@ -8,11 +8,12 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial
 
-from search.config import SearchConfig, default_storage
+from search.config import SearchConfig
 from search.errors import UserError
 from search.store.records import has_design, trial_seconds
 from search.store import archive
-from search.store.storage import check_writable_dir, default_read_storage, open_storage, sqlite_path
+from search.store.paths import SCHEME, read_storage
+from search.store.storage import check_writable_dir, open_storage, sqlite_path
 
 ARTIFACT_ATTR = "artifact_dir"  # study attribute: where confirmed weights and exports are stored
 VERDICT_ATTR = "verdict"  # study attribute: one plain line per comparison (winner vs baseline or runner-up)
@@ -23,6 +24,7 @@ SEARCH_SECONDS_ATTR = "search_seconds"  # study attribute: wall seconds of trial
 SEARCH_RUNS_ATTR = "search_runs"  # study attribute: [start, end] of every search run (see search_runs)
 STAGE_SECONDS_ATTR = "stage_seconds"  # study attribute: {stage: wall seconds} after the search, summed over runs
 STAGES = ("confirmation", "refit")  # what runs after the search, in order
+ESTIMATE_ATTR = "estimate_at_search_end"  # study attribute: seconds per stage left when the search ended (job.eta)
 
 
 def check_study_name(name: str) -> None:
@@ -58,9 +60,9 @@ def open_search_storage(cfg: SearchConfig, log=print) -> optuna.storages.RDBStor
     """The storage a search writes to, checked (URL, file, folder, resumability) before any data;
     a study the storage lacks but its archive holds is restored from the archive first."""
     check_study_name(cfg.study_name)
-    storage = open_storage(cfg.storage, heartbeat=cfg.heartbeat)
     if cfg.archive:  # it is rewritten after every trial: a folder it cannot go to fails now, not then
         check_writable_dir(Path(cfg.archive).parent, "archive folder")
+    storage = open_storage(cfg.storage, heartbeat=cfg.heartbeat)
     restore_archived(storage, cfg, log)
     check_resumable(storage, cfg)
     return storage
@@ -94,7 +96,7 @@ def open_or_create(storage, cfg: SearchConfig, sampler, pruner) -> optuna.Study:
 
 def load_existing(study_name: str, storage_url: str | None, *, storage=None) -> optuna.Study:
     """Open a study for reading (leaderboard, show, export, report); never creates anything."""
-    storage = storage or open_storage(storage_url or default_read_storage(study_name), create=False)
+    storage = storage or open_storage(storage_url or read_storage(study_name), create=False)
     try:
         return optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
@@ -125,7 +127,7 @@ def artifact_dir(study: optuna.Study, storage_url: str | None = None) -> Path:
     stored = study.user_attrs.get(ARTIFACT_ATTR, str(Path("studies") / f"{study.study_name}-artifacts"))
     path = Path(stored)
     # an archive holds no artifacts: read from one, they go where the study's own SQLite file keeps them
-    from_archive = bool(storage_url) and storage_url.startswith(archive.SCHEME)
+    from_archive = bool(storage_url) and storage_url.startswith(SCHEME)
     db = sqlite_path(cfg.storage if from_archive or not storage_url else storage_url)
     if not path.is_absolute() and db is not None and ARTIFACT_ATTR in study.user_attrs:
         path = db.parent / path
@@ -199,3 +201,12 @@ def search_runs(study: optuna.Study) -> list[tuple[datetime, datetime]]:
     each trial (report_data.anytime). Empty for studies stored before the runs were kept."""
     return [(datetime.fromisoformat(a), datetime.fromisoformat(b))
             for a, b in study.user_attrs.get(SEARCH_RUNS_ATTR, [])]
+
+
+def store_estimate(study: optuna.Study, seconds: dict[str, float]) -> None:
+    study.set_user_attr(ESTIMATE_ATTR, seconds)
+
+
+def stored_estimate(study: optuna.Study) -> dict[str, float] | None:
+    """What job.eta estimated for the stages after the search when the search ended (None: never)."""
+    return study.user_attrs.get(ESTIMATE_ATTR)
