@@ -137,7 +137,7 @@ def _search_parser(prog: str = "python -m search", frontier: bool = False) -> ar
     return p
 
 
-def _data_args(g: argparse._ActionsContainer) -> None:
+def _data_args(g) -> None:  # a parser or one of its argument groups
     g.add_argument("--dataset", default="mnist",
                    help="mnist | fashion-mnist | cifar10 | folder:PATH (PATH/train/<class>/*, PATH/test/<class>/* "
                         "or PATH/<class>/*) | npz:PATH (x_train, y_train, x_test, y_test)")
