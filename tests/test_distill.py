@@ -40,11 +40,16 @@ def test_a_fully_distilled_student_learns_the_teacher_not_the_labels(small_data)
     liar = Distill(F.one_hot(shifted, 10).float() * 8.0, weight=1.0, temp=1.0)
     recipe = Recipe(epochs=4, batch_size=64, lr=0.05, rotate=0.0)
     norm = (small_data.mean, small_data.std)
+    # 4 epochs on 2,000 images: each student agrees with what it was taught on 82-96% of them over 5
+    # seeds x 1-2 threads x plain / AVX2 kernels, and the liar's with the labels on at most ~1%:
+    # half is far from both, and from chance (10%)
     for d, want in ((liar, shifted), (None, tr.y)):
         model = train(SPEC, tr, recipe, evals={}, norm=norm, distill=d).model.eval()
         with torch.no_grad():
             pred = model((tr.x.float() / 255 - norm[0][0]) / norm[1][0]).argmax(1)
-        assert (pred == want).float().mean() > 0.8
+        assert (pred == want).float().mean() > 0.5
+        if d is liar:
+            assert (pred == tr.y).float().mean() < 0.1
 
 
 def test_logits_must_cover_the_split(small_data):

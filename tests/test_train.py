@@ -18,7 +18,7 @@ def run(data, recipe=RECIPE, **kw):
 def test_short_training_lowers_the_loss(small_data):
     r = run(small_data, replace(RECIPE, epochs=3))
     assert r.epochs[-1].train_loss < r.epochs[0].train_loss
-    assert r.epochs[-1].val_acc > 50
+    assert r.epochs[-1].val_acc > 50  # 74-92% over 5 seeds x 1-2 threads x plain / AVX2 kernels
     assert all(e.seconds > 0 for e in r.epochs)
 
 
@@ -115,8 +115,11 @@ def test_fp32_on_cpu_trains_channels_last_and_either_order_learns(small_data):
     last = run(small_data, replace(RECIPE, epochs=2), precision="fp32")
     nchw = run(small_data, replace(RECIPE, epochs=2), precision="fp32", channels_last=False)
     assert _memory_order(last.model) == {True} and _memory_order(nchw.model) == {False}
+    # after 2 epochs on 2,000 images validation accuracy swings with batch-norm statistics (35-89%
+    # over 5 seeds x 1-2 threads x plain / AVX2 kernels); training accuracy (73-78%) and the loss's
+    # fall (0.98-1.12) are the steady signals that either order learns: chance is 10%
     for r in (last, nchw):
-        assert r.epochs[-1].train_loss < r.epochs[0].train_loss and r.epochs[-1].val_acc > 50
+        assert r.epochs[0].train_loss - r.epochs[-1].train_loss > 0.5 and r.epochs[-1].train_acc > 50
     # the same batches and initial weights; only the dropout masks and rounding differ
     assert abs(last.epochs[0].train_loss - nchw.epochs[0].train_loss) < 0.15
 
@@ -139,10 +142,14 @@ def test_onecycle_changes_the_learning_rate_every_batch(small_data, monkeypatch)
 
 def test_bf16_precision_trains_and_stays_close_to_fp32(small_data):
     # after 2 epochs on 2,000 images validation accuracy still swings with batch-norm statistics;
-    # the training loss is the steady signal (15-epoch curves are compared in the README)
+    # the training loss is the steady signal (15-epoch curves are compared in the README). Over 5
+    # seeds x 1-2 threads x plain / AVX2 kernels: bf16 training accuracy 72-77%, the losses apart by
+    # at most 0.043 after epoch 1 and 0.086 after epoch 2, while each falls by 0.97-1.12
     a = run(small_data, replace(RECIPE, epochs=2), precision="fp32")
     b = run(small_data, replace(RECIPE, epochs=2), precision="bf16")
-    assert b.epochs[-1].train_acc > 60 and abs(a.epochs[-1].train_loss - b.epochs[-1].train_loss) < 0.1
+    assert b.epochs[-1].train_acc > 50
+    assert abs(a.epochs[0].train_loss - b.epochs[0].train_loss) < 0.15
+    assert abs(a.epochs[-1].train_loss - b.epochs[-1].train_loss) < 0.25
     assert [e.train_loss for e in a.epochs] != [e.train_loss for e in b.epochs]  # bf16 really ran
 
 
@@ -212,7 +219,8 @@ def test_compiled_training_runs_on_cpu_with_torchs_dropout(small_data):
     model = build(SPEC)
     r = train(model, small_data.train, replace(RECIPE, epochs=1), evals={"val": small_data.val},
               norm=(small_data.mean, small_data.std), compile=True)
-    # one epoch on 2,000 images: inductor's dropout masks are not seeded, and runs land at 45-60%,
-    # far above the 10% of chance that a model which does not learn stays at
+    # one epoch on 2,000 images: inductor's dropout masks are not seeded, and runs land at 43-66%
+    # (20 runs: 5 seeds x 1-2 threads x plain / AVX2 kernels), far above the 10% of chance that a
+    # model which does not learn stays at
     assert math.isfinite(r.epochs[-1].train_loss) and r.epochs[-1].val_acc > 30
     assert sum(type(m).__name__ == "Dropout" for m in model.modules()) == 5
