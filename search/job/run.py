@@ -64,7 +64,8 @@ def run_search(cfg: SearchConfig, log=print, data: DeviceData | None = None) -> 
     progress = Progress(cfg.trials, [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()])
     say = progress.writer(log)
     clock_ = RunClock(cfg, data, progress, say)
-    clock_.tell(study, first=True)  # a resumed run says at once what is left
+    if clock_.tell(study) is None:  # a resumed run says at once what is left
+        say("estimate: after the first trial, from its measured seconds")
     try:
         run_trials(study, storage, cfg, data, say, progress, clock_)  # 3-4. sample, train, prune
         say(f"search: {time.monotonic() - t0:.0f}s")
@@ -96,17 +97,16 @@ class RunClock:
     say: Callable[[str], None]
     told: bool = False  # an estimate has had its own line in this run
 
-    def tell(self, study: optuna.Study, first: bool = False, searched: float | None = None) -> Estimate | None:
-        """Estimate from the study as stored now; `searched`: the search clock now, where it runs."""
+    def tell(self, study: optuna.Study, searched: float | None = None, announce: bool = False) -> Estimate | None:
+        """Estimate from the study as stored now (None before any trial has trained); on its own
+        line the first time, or when `announce`d. `searched`: the search clock now, where it runs."""
         stages = Stages.of(self.cfg, len(self.data.train), len(self.data.val),
                            search_seconds(study) if searched is None else searched)
         est = estimate(study, stages)
         if est is None:
-            if first:
-                self.say("estimate: after the first trial, from its measured seconds")
             return None
         self.progress.eta(est.total, est.total + est.race)
-        if not self.told:
+        if announce or not self.told:
             self.told = True
             self.say(est.line())
         return est
@@ -114,12 +114,8 @@ class RunClock:
     def search_ended(self, study: optuna.Study, trained: bool) -> None:
         """The search's trials are done: say what confirmation and refit will take, and keep it
         with the study (where this run trained trials, or none was kept) to check against the end."""
-        est = self.tell(study)
-        if est is None:
-            return
-        if self.told:
-            self.say(est.line())
-        if trained or stored_estimate(study) is None:
+        est = self.tell(study, announce=True)
+        if est is not None and (trained or stored_estimate(study) is None):
             store_estimate(study, est.kept(study))
 
 
@@ -138,11 +134,9 @@ def run_trials(study: optuna.Study, storage, cfg: SearchConfig, data: DeviceData
     finished = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
     keeper = Keeper(storage, cfg.study_name, cfg.archive, seen=(t.number for t in finished))
     t0, started = time.monotonic(), datetime.now()  # now(): the clock Optuna stamps trials with
-    trained = []
+    before = len(progress.seen)
 
     def on_trial(t: optuna.trial.FrozenTrial) -> None:
-        if t.number not in progress.seen and t.state.is_finished():
-            trained.append(t.number)
         progress.update(t)
         keeper.trial(t)
         clock_.tell(study, searched=spent + time.monotonic() - t0)
@@ -164,7 +158,7 @@ def run_trials(study: optuna.Study, storage, cfg: SearchConfig, data: DeviceData
     if progress.anytime:
         log("best validation accuracy against wall time (this run): "
             + ", ".join(f"{clock(s)} {v:.2f}% (trial {n})" for s, v, n in progress.anytime))
-    clock_.search_ended(study, trained=bool(trained))
+    clock_.search_ended(study, trained=len(progress.seen) > before)
 
 
 def confirm_and_refit(cfg: SearchConfig, data: DeviceData, log, progress: Progress, clock_: RunClock) -> None:
