@@ -140,11 +140,20 @@ def test_portable_model_loads_without_budgetnas(exported, tmp_path, fmt, load):
 
 
 def test_predict_on_png_files(exported, data_dir, tmp_path):
+    """90 test digits as PNG files, a third as they are, a third at 84x84, a third dark on light at
+    50x50 in RGB: predict brings each back to the model's form. The model is a 2-epoch one (93-95%
+    on the test set), so the bounds are shares with room for its errors. Over 20 runs (5 search
+    seeds x 1-2 threads x plain / AVX2 kernels; 10 of them on the first 30 digits) predict read at
+    least 93% of them as the model reads the originals, named at least 83% right and 90% of the
+    inverted third, and int8 agreed with float32 on at least 97%; at 30 digits the worst runs sat
+    0-2 images above the old bounds (27, 25 and 27 of 30). A preprocessing that got a form wrong
+    would lose that third to chance."""
     cwd, folder, _ = exported
     model, meta = reference(folder)
     data = load_data("mnist", data_dir, "cpu")
+    n = 90
     paths, labels = [], []
-    for i in range(30):
+    for i in range(n):
         img = Image.fromarray(data.test.x[i, 0].numpy())
         if i % 3 == 1:
             img = img.resize((84, 84), Image.BILINEAR)  # any size
@@ -156,13 +165,15 @@ def test_predict_on_png_files(exported, data_dir, tmp_path):
     proc = run_cli("predict", "--model", str(folder), *map(str, paths), cwd=cwd, check=True)
     got = [int(line.split(": ")[1].split()[0]) for line in proc.stdout.strip().splitlines()]
     with torch.no_grad():
-        direct = model(normalized(data.test.x[:30], meta)).argmax(1).tolist()
-    assert len(got) == 30
-    assert sum(g == d for g, d in zip(got, direct)) >= 27
-    assert sum(g == l for g, l in zip(got, labels)) >= 25
+        direct = model(normalized(data.test.x[:n], meta)).argmax(1).tolist()
+    assert len(got) == n
+    assert sum(g == d for g, d in zip(got, direct)) >= 0.85 * n
+    assert sum(g == l for g, l in zip(got, labels)) >= 0.75 * n
+    inverted = range(2, n, 3)
+    assert sum(got[i] == labels[i] for i in inverted) >= 0.6 * len(inverted)
     proc = run_cli("predict", "--int8", "--model", str(folder), *map(str, paths), cwd=cwd, check=True)
     by_int8 = [int(line.split(": ")[1].split()[0]) for line in proc.stdout.strip().splitlines()]
-    assert len(by_int8) == 30 and sum(a == b for a, b in zip(by_int8, got)) >= 27
+    assert len(by_int8) == n and sum(a == b for a, b in zip(by_int8, got)) >= 0.85 * n
 
 
 def test_a_design_trained_by_the_train_command_exports_too(tmp_path, data_dir):
