@@ -54,6 +54,16 @@ def test_every_stage_is_priced_from_the_trials_seconds_before_any_seed():
     assert two.search == pytest.approx(est.search / 2) and two.refit == pytest.approx(est.refit / 2)
 
 
+def test_before_top_k_searched_designs_have_finished_the_rest_are_priced_at_the_average_trial():
+    study = study_of(trial(0, 80.0, 20.0, **{BASELINE: "seed-004"}), trial(1, 95.0, 10.0))
+    est = estimate(study, Stages(**{**STAGES.__dict__, "top_k": 3}))
+    # trial 1 and the baseline as they are, and two designs yet to come at the mean 15 s x 7.5
+    assert est.confirmation == pytest.approx(3 * 75 + 3 * 150 + 2 * 3 * 112.5)
+    assert est.race == pytest.approx(3 * 75 + 3 * 150 + 2 * 3 * 112.5)
+    few = estimate(study, Stages(**{**STAGES.__dict__, "top_k": 3, "trials": 3}))  # only one trial to come
+    assert few.confirmation == pytest.approx(3 * 75 + 3 * 150 + 1 * 3 * 112.5)
+
+
 def test_measured_seeds_replace_the_scaled_guess_and_finished_stages_cost_nothing():
     study = study_of(
         trial(0, 80.0, 20.0, **{BASELINE: "seed-004", CONFIRM: confirm([100.0, 110.0, 120.0], raced_out=True)}),

@@ -12,7 +12,8 @@ confirmation and refit take longer than the 2-epoch search, so the estimate name
   (train + val), or what its refit seeds have cost.
 
 The designs confirmed and refit are the ones that would be chosen now (the current top k and the
-baselines), so the estimate firms up as the search goes on. Pure: a study's trials in, seconds out.
+baselines; while fewer than k searched designs have finished, the rest at the average trial's
+cost), so the estimate firms up as the search goes on. Pure: a study's trials in, seconds out.
 """
 
 from __future__ import annotations
@@ -124,7 +125,11 @@ def estimate(study, s: Stages) -> Estimate | None:
     if s.timeout_left is not None:
         search = min(search, max(0.0, s.timeout_left))
     contenders = trials_to_confirm(study, s.top_k) if s.top_k > 0 else []
-    first = race = 0.0
+    # early on fewer than top k searched designs have finished: the trials still to run will fill
+    # the list, each priced as the average trial scaled to the protocol
+    unseen = min(left, max(0, s.top_k - sum(not records.is_baseline(t) for t in contenders)))
+    first = unseen * s.seeds * per_trial * s.scale
+    race = unseen * max(0, s.cap - s.seeds) * per_trial * s.scale
     for t in contenders:
         done = len(records.confirm_record(t).get("val_acc", []))
         cost = seed_seconds(t, s.scale)
