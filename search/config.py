@@ -109,6 +109,11 @@ class SearchConfig:
         return Budget(self.budget, self.max_macs, self.max_ram)
 
     @property
+    def race_cap(self) -> int:
+        """Most seeds the confirmation race gives one design (--confirm-cap, 0: twice the first round)."""
+        return max(self.confirm_cap or 2 * self.confirm_seeds, self.confirm_seeds)
+
+    @property
     def trial_epochs(self) -> int:
         """Epochs one trial of the search trains (and the pruner judges it over)."""
         return self.search_epochs or self.epochs

@@ -632,6 +632,8 @@ def test_bench_recipe_takes_a_studys_trials_and_its_confirmation_seeds(e2e, tmp_
     assert chosen == {f"trial-{winner.number}": design(winner)}
     assert [r["val"] for r in runs] == confirm_record(winner)["val_acc"] and [r["seed"] for r in runs] == [0, 1]
     assert study_designs("e2e", storage, [winner.number], epochs=15)[1] == []  # other epochs: not the same runs
+    other = study_designs("e2e", storage, [winner.number], epochs=2, dataset="fashion-mnist")
+    assert other[0] == chosen and other[1] == []  # the same design; its MNIST seeds stand in for nothing
 
     out = tmp_path / "recipe.json"
     assert bench_recipe(out=out, seeds=2, epochs=2, data_dir=str(tmp_path), device="cpu", variants="sgd-step",

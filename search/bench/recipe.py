@@ -84,28 +84,29 @@ def designs(budget: int = 8000) -> dict[str, tuple[ArchSpec, Recipe]]:
     return {**picked, "seed-000-sep": (starts["seed-000 separable"], PRESETS["seed-000"][1])}
 
 
-def study_designs(study: str, storage: str | None, trials: list[int],
-                  epochs: int) -> tuple[dict[str, tuple[ArchSpec, Recipe]], list[dict]]:
-    """Trials of a recorded study as designs ("trial-N": its spec and recipe), and their
-    confirmation seeds of `epochs` epochs as records of the design's own recipe."""
+def study_designs(study: str, storage: str | None, trials: list[int], epochs: int,
+                  dataset: str = "mnist") -> tuple[dict[str, tuple[ArchSpec, Recipe]], list[dict]]:
+    """Trials of a recorded study as designs ("trial-N": its spec and recipe), and, where the study
+    was made on `dataset`, their confirmation seeds of `epochs` epochs as records of the design's
+    own recipe (a confirmation on other data stands in for nothing here)."""
     from search.store.records import confirm_record, design
     from search.store.study import load_existing, study_config, trained_trial
 
     loaded = load_existing(study, storage)
-    dataset = study_config(loaded).dataset
+    same_data = study_config(loaded).dataset == dataset
     chosen, confirmed = {}, []
     for number in trials:
         t = trained_trial(loaded, number)
         name, (spec, recipe) = f"trial-{number}", design(t)
         chosen[name] = (spec, recipe)
-        c = confirm_record(t)
+        c = confirm_record(t) if same_data else {}
         seconds = c.get("train_seconds", [])
         first = c.get("seed_base", SEED_BASE) - SEED_BASE
         for k, (val, test) in enumerate(zip(c.get("val_acc", []), c.get("test_acc", []))):
             if len(val) == epochs:
                 confirmed.append({**_record(name, "sgd-step", first + k, spec, recipe, 0.0, val, test,
                                             seconds[k] if k < len(seconds) else None),
-                                  "source": f"{study} confirmation", "dataset": dataset})
+                                  "source": f"{study} confirmation"})
     return chosen, confirmed
 
 
@@ -175,9 +176,7 @@ def run(*, out: Path, seeds: int, epochs: int, data_dir: str, device, precision:
     records, header = stored.get("records", []), {k: v for k, v in stored.items() if k != "records"}
     have = {_key(r) for r in records}
     if study:
-        chosen, confirmed = study_designs(*study, epochs)
-        # its confirmation trained on the study's own data: those runs stand in only on that data
-        confirmed = [r for r in confirmed if r.pop("dataset") == dataset]
+        chosen, confirmed = study_designs(*study, epochs, dataset)
         records += [r for r in confirmed if _key(r) not in have and r["seed"] < seeds]
         have = {_key(r) for r in records}
     else:

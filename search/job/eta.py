@@ -48,7 +48,7 @@ class Stages:
     def of(cls, cfg: SearchConfig, train_images: int, val_images: int, searched: float) -> Stages:
         """A search's stages, `searched` seconds into its --timeout."""
         return cls(trials=cfg.trials, top_k=cfg.top_k, seeds=cfg.confirm_seeds,
-                   cap=max(cfg.confirm_cap or 2 * cfg.confirm_seeds, cfg.confirm_seeds), refit=cfg.refit,
+                   cap=cfg.race_cap, refit=cfg.refit,
                    scale=cfg.epochs / cfg.trial_epochs, refit_scale=(train_images + val_images) / train_images,
                    workers=cfg.workers, timeout_left=None if cfg.timeout is None else cfg.timeout - searched)
 
@@ -120,8 +120,9 @@ def estimate(study, s: Stages) -> Estimate | None:
     per_trial = _mean([records.trial_seconds(t) for t in trials if _trained(t)])
     if per_trial is None:
         return None
+    side = max(1, s.workers)  # trials and seeds train this many at a time
     left = max(0, s.trials - sum(records.is_counted(t) for t in trials))
-    search = left * per_trial / s.workers
+    search = left * per_trial / side
     if s.timeout_left is not None:
         search = min(search, max(0.0, s.timeout_left))
     contenders = trials_to_confirm(study, s.top_k) if s.top_k > 0 else []
@@ -131,14 +132,14 @@ def estimate(study, s: Stages) -> Estimate | None:
     first = unseen * s.seeds * per_trial * s.scale
     race = unseen * max(0, s.cap - s.seeds) * per_trial * s.scale
     for t in contenders:
-        done = len(records.confirm_record(t).get("val_acc", []))
+        record = records.confirm_record(t)
+        done = len(record.get("val_acc", []))
         cost = seed_seconds(t, s.scale)
         first += max(0, s.seeds - done) * cost
-        if not records.confirm_record(t).get("raced_out"):
+        if not record.get("raced_out"):
             race += max(0, s.cap - max(done, s.seeds)) * cost
     refit = sum(max(0, s.seeds - records.refit_record(t).get("seeds", 0)) * refit_seconds(t, s)
                 for t in (_to_refit(study, contenders, s.refit) if s.top_k > 0 else []))
-    side = max(1, s.workers)
     return Estimate(search, first / side, race / side, refit / side)
 
 

@@ -175,7 +175,7 @@ def confirm_and_refit(cfg: SearchConfig, data: DeviceData, log, progress: Progre
     study = fresh()
     r = Retrainer(annotating, data, cfg.confirm_seeds, artifact_dir(study),
                   target_accuracy(cfg.dataset, cfg.target), cfg.precision, log,
-                  cap=cfg.confirm_cap or 2 * cfg.confirm_seeds, after_seed=seed_done)
+                  cap=cfg.race_cap, after_seed=seed_done)
     if cfg.workers > 1:  # the seeds train side by side, as the search's trials did
         device = str(data.train.x.device)
         r = replace(r, runner=Workers(cfg.workers, cfg.data_args(), device, r.resolved_precision))
