@@ -11,7 +11,8 @@ from search.errors import UserError
 from search.store.paths import SCHEME, search_storages
 from space.budget import KB, Budget, kb
 from space.count import family_min_macs, family_min_params, family_min_ram
-from trainers.datasets import DATASETS
+from space.sampling import AUGMENTS, DIGITS
+from trainers.datasets import DATASETS, USER_DATA, mirror_keeps_label
 from trainers.precision import PRECISIONS
 
 SAMPLERS = ("tpe", "random")
@@ -20,9 +21,8 @@ REFITS = ("winner", "all", "none")
 
 # Fields that define what the objective measures: a study refuses to be resumed with others.
 IDENTITY_FIELDS = ("budget", "max_macs", "max_ram", "dataset", "epochs", "search_epochs", "subset", "val_size", "separable",
-                   "baseline_keys", "image_size", "headless", "recipes")
+                   "baseline_keys", "image_size", "headless", "recipes", "mirror")
 RECIPES = ("sgd-step", "all")
-USER_DATA = ("folder", "npz")  # --dataset folder:PATH, npz:PATH
 
 # The epochs a search trial trains by default, with the pruner and top k that go with them: what
 # `bench proxy --analyse studies/proxy-b8000.json,studies/proxy-b4000.json` finds cheapest, search
@@ -74,6 +74,8 @@ class SearchConfig:
     separable: bool = True  # also draw depthwise-separable blocks (depthwise 3x3 + pointwise 1x1)
     headless: bool = False  # also draw the head-less end: the last 3x3 conv to the classes, then GAP
     recipes: str = "all"  # all: draw optimizer, schedule, smoothing too; sgd-step: only the seeds' SGD + StepLR
+    mirror: bool = False  # a left-right mirror keeps the labels, so the search draws it: the built-in data
+    #                       sets say (trainers.datasets.mirror_keeps_label); your own data: --mirror
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,6 +84,7 @@ class SearchConfig:
     def from_dict(cls, d: dict[str, Any]) -> SearchConfig:
         # studies stored before a field existed drew from the space without it
         values = {"separable": False, "headless": False, "recipes": "sgd-step",
+                  "mirror": mirror_keeps_label(d.get("dataset", "mnist")),
                   **{k: v for k, v in d.items() if k in cls.__dataclass_fields__}}
         for k in ("baseline", "baseline_keys"):  # JSON gives lists back
             values[k] = tuple(values.get(k) or ())
@@ -96,6 +99,7 @@ class SearchConfig:
         values["max_macs"] = parse_count("--max-macs", a.max_macs, "MACs", 1)
         values["max_ram"] = parse_count("--max-ram", a.max_ram, "KB", KB)
         values["dataset"] = absolute_dataset(a.dataset)
+        values["mirror"] = check_mirror(values["dataset"], bool(getattr(a, "mirror", False)))
         values["study_name"] = a.study_name or default_study_name(values["dataset"], a.budget, values["max_macs"],
                                                                   values["max_ram"])
         values["storage"], values["archive"] = search_storages(a.storage, values["study_name"])
@@ -124,12 +128,19 @@ class SearchConfig:
         return dict(name=self.dataset, data_dir=self.data_dir, val_size=self.val_size, subset=self.subset,
                     seed=self.seed, image_size=self.image_size)
 
-    def space(self) -> dict[str, bool]:
+    def space(self) -> dict[str, Any]:
         """space.sample's switches for this study's space."""
-        return dict(separable=self.separable, headless=self.headless, recipes=self.recipes == "all")
+        return dict(separable=self.separable, headless=self.headless, recipes=self.recipes == "all",
+                    augment=augment_kinds(self.dataset), mirror=self.mirror)
 
     def identity(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in IDENTITY_FIELDS}
+
+
+def augment_kinds(dataset: str) -> tuple[str, ...]:
+    """The augmentation kinds a search on `dataset` draws: MNIST the digits' warp alone, as every
+    recorded MNIST study drew; every other data set the whole family (space.sampling.AUGMENTS)."""
+    return DIGITS if dataset == "mnist" else AUGMENTS
 
 
 def frontier_configs(a: argparse.Namespace) -> list[SearchConfig]:
@@ -179,6 +190,14 @@ def default_study_name(dataset: str, budget: int, max_macs: int | None = None, m
     kind, _, path = dataset.partition(":")
     caps = (f"-macs{max_macs / 1e6:g}M" if max_macs else "") + (f"-ram{max_ram / KB:g}KB" if max_ram else "")
     return f"{Path(path).stem or kind if kind in USER_DATA else dataset}-b{budget}{caps}"
+
+
+def check_mirror(dataset: str, given: bool) -> bool:
+    """Whether the search on `dataset` draws the mirror; --mirror given for a built-in data set is an error."""
+    if given and dataset.partition(":")[0] not in USER_DATA:
+        raise UserError(f"--mirror is for your own data (folder:, npz:); {dataset} says itself whether a mirror keeps "
+                        f"its labels ({'yes' if mirror_keeps_label(dataset) else 'no'})")
+    return mirror_keeps_label(dataset, given)
 
 
 def check_dataset(name: str) -> None:

@@ -43,6 +43,8 @@ CASES = [
     (["--budget", "6000", "--confirm-cap", "-1"], ["--confirm-cap must be >= 0"]),
     (["--budget", "6000", "--trials", "0"], ["--trials must be >= 1"]),
     (["--budget", "6000", "--dataset", "cifar"], ["unknown dataset 'cifar'"]),
+    (["--budget", "6000", "--mirror"], ["--mirror is for your own data", "mnist says itself", "(no)"]),
+    (["--budget", "6000", "--dataset", "fashion-mnist", "--mirror"], ["fashion-mnist says itself", "(yes)"]),
     (["--budget", "6000", "--sampler", "grid"], ["unknown sampler 'grid'"]),
     (["--budget", "6000", "--pruner", "sometimes"], ["unknown pruner 'sometimes'"]),
     (["--budget", "6000", "--storage", "not a url"], ["malformed storage URL"]),

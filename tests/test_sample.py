@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import optuna
 import pytest
 
@@ -6,7 +8,7 @@ from space import (
     Budget, Infeasible, count_macs, count_params, count_ram, family_min_macs, family_min_params, family_min_ram, sample,
 )
 from space import PRESETS
-from space.sampling import FILL_RANGE
+from space.sampling import AUGMENTS, DIGITS, FILL_RANGE, augment_kind, design_params
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -125,7 +127,7 @@ def test_each_preset_is_a_point_of_the_sampled_space(name):
     """The preset's params, fed through the sampler, give back the identical spec, count and recipe."""
     from dataclasses import replace
 
-    from space.sampling import design_params, drawn_recipe
+    from space.sampling import drawn_recipe
 
     spec, recipe = PRESETS[name]
     recipe = replace(recipe, epochs=15)
@@ -187,7 +189,6 @@ def test_a_block_stacks_up_to_four_convs_and_no_more():
     count exact; a fifth conv is outside the family. Random draws reach 4 convs too."""
     from dataclasses import replace
 
-    from space.sampling import design_params
 
     spec, recipe = PRESETS["seed-004"]
     deep = replace(spec, blocks=(spec.blocks[0], replace(spec.blocks[1], widths=(10, 12, 14, 16))))
@@ -208,7 +209,6 @@ def test_separable_blocks_are_drawn_only_when_asked_and_widen_the_network():
     grow past the full ones; by default it never does, and a separable spec is outside that space."""
     from dataclasses import replace
 
-    from space.sampling import design_params
 
     spec, recipe = PRESETS["seed-004"]
     params = {**design_params(spec, replace(recipe, epochs=15), separable=True), "fit": "fill", "fill": 1.0}
@@ -254,12 +254,61 @@ def test_draws_follow_the_datas_channels_size_and_classes(io):
     for d in drawn:
         assert count_params(d.spec) <= 8000
         assert (d.spec.in_channels, d.spec.in_size, d.spec.num_classes) == tuple(io.values())
-        natural = io["in_channels"] == 3
-        assert (d.recipe.rotate == 0 and d.recipe.scale == 0) if natural else (d.recipe.crop_pad == 0 and d.recipe.hflip == 0)
+
+
+@pytest.mark.parametrize("kinds,mirror", [(AUGMENTS, True), (AUGMENTS, False), (DIGITS, False)])
+def test_the_augmentation_family_draws_one_kind_and_the_mirror_only_where_it_keeps_labels(kinds, mirror):
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2))
+    seen, flips = set(), set()
+    for _ in range(60):
+        trial = study.ask()
+        try:
+            d = sample(trial, 8000, 15, separable=True, recipes=True, augment=kinds, mirror=mirror)
+        except Infeasible:
+            study.tell(trial, 0.0)
+            continue
+        study.tell(trial, 0.0)
+        kind = augment_kind(d.recipe)  # raises where a draw warps and crops at once
+        seen.add(kind)
+        flips.add(d.recipe.hflip)
+        assert d.recipe.erase == 0
+        assert ("augment" in trial.params) == (len(kinds) > 1) and ("hflip" in trial.params) == mirror
+        if kind == "crop":
+            assert 1 <= d.recipe.crop_pad <= 4
+        # every draw is a point of the family: its params give it back
+        params = design_params(PRESETS["seed-004"][0], d.recipe, separable=True, recipes=True, augment=kinds, mirror=mirror)
+        aug = ("augment", "rotate", "scale", "translate", "crop_pad", "hflip")
+        assert {k: v for k, v in params.items() if k in aug} == {k: v for k, v in trial.params.items() if k in aug}
+        again = sample(optuna.trial.FixedTrial(params), 8000, 15, separable=True, recipes=True, augment=kinds, mirror=mirror)
+        assert again.recipe == d.recipe
+    assert seen == set(kinds)
+    assert flips == ({0.0, 0.5} if mirror else {0.0})
+
+
+def test_the_digits_family_draws_what_every_recorded_mnist_study_drew():
+    """MNIST's space keeps its params: the warp's three, no kind, no mirror (its studies resume as they are)."""
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    sample(trial, 8000, 15)
+    assert {"rotate", "scale", "translate"} <= set(trial.params)
+    assert not {"augment", "crop_pad", "hflip"} & set(trial.params)
+    no_aug = replace(PRESETS["seed-004"][1], rotate=0.0, scale=0.0, translate=0.0)  # the warp at zero there
+    assert design_params(PRESETS["seed-004"][0], no_aug)["rotate"] == 0.0
+
+
+def test_recipes_outside_the_family_are_named():
+    spec, recipe = PRESETS["seed-004"]
+    plain = replace(recipe, rotate=0.0, scale=0.0, translate=0.0)
+    for bad, augment, mirror, words in [
+            (replace(recipe, hflip=0.5), AUGMENTS, False, "mirror"),
+            (replace(recipe, crop_pad=2), AUGMENTS, True, "not both"),
+            (replace(plain, crop_pad=8), AUGMENTS, True, "pads by 1-4"),
+            (replace(recipe, erase=0.5), AUGMENTS, True, "erasing"),
+            (replace(plain, crop_pad=2), DIGITS, False, "draws warp, not crop")]:
+        with pytest.raises(ValueError, match=words):
+            design_params(spec, bad, augment=augment, mirror=mirror)
 
 
 def test_the_headless_and_recipe_switches_widen_the_space_and_keep_the_presets_in_it():
-    from space.sampling import design_params
 
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=4))
     seen = set()

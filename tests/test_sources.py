@@ -165,6 +165,23 @@ def test_bad_data_exits_2_before_any_study(tmp_path):
     assert all(optuna.get_all_study_names(f"sqlite:///{d}") == [] for d in db)
 
 
+def test_your_own_data_draws_the_mirror_only_when_told_it_keeps_labels(tmp_path):
+    data = f"folder:{write_folder(tmp_path / 'parts', per_class=10)}"
+    args = ("--dataset", data, "--budget", "3000", "--trials", "4", "--epochs", "1", "--sampler", "random",
+            "--top-k", "0", "--no-baselines", "--data-dir", str(tmp_path / "cache"))
+    for name, extra in (("plain", ()), ("mirrored", ("--mirror",))):
+        run_cli(*args, "--study-name", name, *extra, cwd=tmp_path, check=True)
+        study = optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path}/studies/{name}.db")
+        trained = [t for t in study.trials if "spec" in t.user_attrs]
+        assert trained and all("augment" in t.params for t in trained)  # the whole family, not the digits' warp alone
+        assert all(("hflip" in t.params) == bool(extra) for t in trained)
+    # the mirror is part of the study's identity: resuming without it is refused, nothing changes
+    before = len(study.trials)
+    proc = run_cli(*args, "--study-name", "mirrored", "--trials", "6", cwd=tmp_path)
+    assert proc.returncode == 2 and "mirror=True (asked False)" in proc.stderr, proc.stderr
+    assert len(optuna.load_study(study_name="mirrored", storage=f"sqlite:///{tmp_path}/studies/mirrored.db").trials) == before
+
+
 def test_fashion_mnist_through_a_folder_gives_the_same_tensors(tmp_path):
     import os
 
@@ -195,7 +212,8 @@ def test_a_three_channel_search_exports_a_model_that_predict_and_onnxruntime_run
     study = optuna.load_study(study_name="cifar10-b3000", storage=f"sqlite:///{tmp_path}/studies/cifar10-b3000.db")
     trained = [t for t in study.trials if "spec" in t.user_attrs]
     assert all(t.user_attrs["spec"]["in_channels"] == 3 and t.user_attrs["params"] <= 3000 for t in trained)
-    assert any("crop_pad" in t.params for t in trained)  # natural images draw a crop and a mirror
+    # CIFAR-10 draws the whole augmentation family, and the mirror (it keeps an animal's label)
+    assert all({"augment", "hflip"} <= set(t.params) for t in trained)
     out = tmp_path / "model"
     run_cli("export", "--study", "cifar10-b3000", "--best", "--out", str(out), cwd=tmp_path, check=True)
     meta = json.loads((out / "spec.json").read_text())

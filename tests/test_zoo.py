@@ -1,5 +1,5 @@
 """The zoo (studies/zoo/): the recorded winners, shipped. Each runs with no training, and holds on
-the MNIST test set the accuracy its card states, as float32 and as int8."""
+its data set's test set the accuracy its card states, as float32 and as int8."""
 
 import json
 
@@ -19,9 +19,21 @@ SAME = 0.05
 
 
 @pytest.fixture(scope="module")
-def test_set(data_dir):
-    data = load_data("mnist", data_dir, "cpu")
-    return data.test.x, data.test.y
+def test_sets(data_dir):
+    """dataset name -> its 10,000 test images and labels, each read once."""
+    cache = {}
+
+    def get(name: str):
+        if name not in cache:
+            data = load_data(name, data_dir, "cpu")
+            cache[name] = data.test.x, data.test.y
+        return cache[name]
+    return get
+
+
+@pytest.fixture(scope="module")
+def test_set(test_sets):
+    return test_sets("mnist")
 
 
 def onnx_accuracy(path, x: np.ndarray, y: np.ndarray) -> float:
@@ -37,8 +49,9 @@ def test_the_zoo_ships_the_headline_budgets():
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
-def test_each_zoo_model_holds_the_accuracy_its_card_states(folder, test_set):
+def test_each_zoo_model_holds_the_accuracy_its_card_states(folder, test_sets):
     meta = json.loads((folder / "spec.json").read_text())
+    test_set = test_sets(meta["dataset"])
     card = (folder / "README.md").read_text()
     spec = ArchSpec.from_dict(meta["spec"])
     budget = int(folder.name.rsplit("-b", 1)[1])

@@ -102,7 +102,7 @@ def read_source(name: str, data_dir: Path | str, image_size: int | None, seed: i
     k = sources.kind(name)
     if k in DATASETS:
         tr_x, tr_y, te_x, te_y = read_raw(ensure_dataset(name, data_dir, log=log))
-        return sources.Raw(tr_x[:, None], tr_y.long(), te_x[:, None], te_y.long(), TEN_CLASSES)
+        return sources.Raw(tr_x[:, None], tr_y.long(), te_x[:, None], te_y.long(), DATASETS[k].classes)
     if k == "folder":
         return sources.read_folder(sources.path_of(name), image_size, Path(data_dir) / "folders", seed, log)
     if k == "npz":

@@ -15,7 +15,9 @@ RAW_FILES = (
 )
 
 
-TEN_CLASSES = tuple(map(str, range(10)))  # MNIST's and Fashion-MNIST's labels, named by number
+TEN_CLASSES = tuple(map(str, range(10)))  # MNIST's labels: the digits
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot")  # the data set's README, by label
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class DatasetInfo:
     sha256: dict[str, str]  # of each uncompressed raw idx file (the widely pinned values)
     torchvision_class: str  # torchvision.datasets class that downloads it
     target: float  # test accuracy (%) a tiny model should reach and hold ("first epoch at target")
+    mirror: bool  # a left-right mirror keeps the label (a mirrored shirt is a shirt; a mirrored 3 is not a digit)
+    classes: tuple[str, ...]  # class names, index = label
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -39,6 +43,8 @@ DATASETS: dict[str, DatasetInfo] = {
         },
         "MNIST",
         99.4,  # the seed notebooks' goal
+        False,
+        TEN_CLASSES,
     ),
     "fashion-mnist": DatasetInfo(
         "FashionMNIST", 0.2860, 0.3530,
@@ -50,12 +56,15 @@ DATASETS: dict[str, DatasetInfo] = {
         },
         "FashionMNIST",
         90.0,  # what small CNNs of a few thousand parameters reach in ~15 epochs
+        True,
+        FASHION_CLASSES,
     ),
 }
 
 
 # "first epoch at target" for data without a table entry: an informational column (--target sets it)
 OTHER_TARGETS = {"cifar10": 70.0, "folder": 90.0, "npz": 90.0}
+USER_DATA = ("folder", "npz")  # --dataset folder:PATH, npz:PATH: the user says whether a mirror keeps the label
 
 
 def target_accuracy(dataset: str, override: float | None = None) -> float:
@@ -65,3 +74,13 @@ def target_accuracy(dataset: str, override: float | None = None) -> float:
     if dataset in DATASETS:
         return DATASETS[dataset].target
     return OTHER_TARGETS.get(dataset.split(":", 1)[0], 90.0)
+
+
+def mirror_keeps_label(dataset: str, given: bool = False) -> bool:
+    """Whether a left-right mirror keeps `dataset`'s labels: the built-in data sets know (CIFAR-10's
+    animals and vehicles: yes); for your own data (folder:, npz:) it is `given` (--mirror), off by
+    default, because a mirrored letter or digit is another symbol or none."""
+    kind = dataset.split(":", 1)[0]
+    if kind in DATASETS:
+        return DATASETS[kind].mirror
+    return True if kind == "cifar10" else given

@@ -16,7 +16,7 @@ from search.store.study import open_or_create
 from space.budget import Budget
 from space.count import count_params
 from space.presets import PRESETS
-from space.sampling import CONVS_RANGE, HEAD_IN, design_params
+from space.sampling import CONVS_RANGE, DIGITS, HEAD_IN, design_params
 
 
 # With `--recipes all` the start points (never the baselines: they are the user's designs as they
@@ -29,7 +29,7 @@ START_RECIPE = dict(optimizer="adam", schedule="onecycle", lr=0.01)
 
 def start_points(budget: int | Budget, epochs: int, separable: bool = False, presets: bool = True,
                  own: list[Baseline] | tuple = (), io: dict[str, int] | None = None, *, headless: bool = False,
-                 recipes: bool = False) -> list[tuple[dict, dict]]:
+                 recipes: bool = False, augment: tuple[str, ...] = DIGITS, mirror: bool = False) -> list[tuple[dict, dict]]:
     """(params, user_attrs) of the trials a study starts from.
 
     A preset that fits the budget (every cap of it) is enqueued as drawn: a baseline, always confirmed. Every other
@@ -39,19 +39,19 @@ def start_points(budget: int | Budget, epochs: int, separable: bool = False, pre
     `headless` a head-less one (`headless_variant`), last. With `recipes` every start point
     trains under START_RECIPE. The user's own baselines (`own`, already checked against the
     budget) come right after the preset baselines (`own_baseline`). The presets are MNIST designs: on other images (`io`) every one
-    is a fitted start point, and on natural images the sampler draws its augmentation.
+    is a fitted start point, and on data that draws the whole augmentation family (`augment`) the
+    sampler draws a start point's augmentation (a baseline keeps its own).
     """
     io = io or IMAGE_IO
     limits = budget if isinstance(budget, Budget) else Budget(budget)
-    natural = io["in_channels"] >= 3
-    space = dict(separable=separable, headless=headless, recipes=recipes)
+    space = dict(separable=separable, headless=headless, recipes=recipes, augment=augment, mirror=mirror)
     baselines, fitted, separated = [], [], []
     for name, (spec, recipe) in sorted(PRESETS.items(), key=lambda kv: count_params(kv[1][0])) if presets else []:
         recipe = replace(recipe, epochs=epochs)
         start = replace(recipe, **START_RECIPE) if recipes else recipe
-        params = _without_warp(design_params(spec, start, **space), natural)
+        params = _drawn_augmentation(design_params(spec, start, **space), augment)
         if io == IMAGE_IO and limits.fits(spec):
-            baselines.append((_without_warp(design_params(spec, recipe, **space), natural), {records.BASELINE: name}))
+            baselines.append((design_params(spec, recipe, **space), {records.BASELINE: name}))
         else:
             fitted.append(({**params, "fit": "fill", "fill": 1.0}, {records.START: f"{name} fitted"}))
         if separable:
@@ -59,21 +59,23 @@ def start_points(budget: int | Budget, epochs: int, separable: bool = False, pre
         if headless and (variant := headless_variant(params, len(spec.blocks))):
             separated.append((variant, {records.START: f"{name} headless"}))
     named = {a[records.BASELINE] for _, a in baselines}
-    mine = [own_baseline(b, space, natural) for b in own if b.label not in named]
+    mine = [own_baseline(b, space) for b in own if b.label not in named]
     return baselines + mine + fitted + separated
 
 
-def _without_warp(params: dict, natural: bool) -> dict:
-    """On natural images the sampler draws a crop and a mirror, not the digits' warp."""
-    return {k: v for k, v in params.items() if k not in ("rotate", "scale", "translate")} if natural else params
+def _drawn_augmentation(params: dict, augment: tuple[str, ...]) -> dict:
+    """A start point without its augmentation where the data draws more than the digits' warp: the
+    presets' warp was chosen for digits, so there the sampler draws it."""
+    drop = ("augment", "rotate", "scale", "translate", "crop_pad", "hflip")
+    return params if augment == DIGITS else {k: v for k, v in params.items() if k not in drop}
 
 
-def own_baseline(b: Baseline, space: dict, natural: bool = False) -> tuple[dict, dict]:
+def own_baseline(b: Baseline, space: dict) -> tuple[dict, dict]:
     """A user's design as a baseline: with its params where it is a point of the sampled space (TPE
     then models it like any trial); else with the design itself on the trial, which the objective
     trains as it is (records.FIXED_DESIGN)."""
     try:
-        return design_params(b.spec, b.recipe, natural=natural, **space), {records.BASELINE: b.label}
+        return design_params(b.spec, b.recipe, **space), {records.BASELINE: b.label}
     except ValueError:
         return {}, {records.BASELINE: b.label, records.FIXED_DESIGN: {"spec": b.spec.to_dict(), "recipe": b.recipe.to_dict()}}
 
@@ -102,7 +104,7 @@ def headless_variant(params: dict, n_blocks: int) -> dict | None:
 
 def enqueue_missing_starts(study: optuna.Study, budget: int | Budget, epochs: int, separable: bool = False,
                            presets: bool = True, own: list[Baseline] | tuple = (),
-                           io: dict[str, int] | None = None, **space: bool) -> list[str]:
+                           io: dict[str, int] | None = None, **space) -> list[str]:
     """Enqueue each start point (baselines first) unless a trial of it finished, runs or waits.
 
     A baseline interrupted by Ctrl-C was closed as failed; a resume enqueues it again (after any

@@ -156,10 +156,10 @@ def stored_data_facts(study: optuna.Study) -> dict:
     """`data_facts` as stored by the search; studies stored before it: MNIST-like from the table."""
     if DATA_ATTR in study.user_attrs:
         return study.user_attrs[DATA_ATTR]
-    from trainers.datasets import DATASETS, TEN_CLASSES
+    from trainers.datasets import DATASETS
 
     info = DATASETS[study_config(study).dataset]
-    return {"mean": [info.mean], "std": [info.std], "channels": 1, "size": 28, "classes": list(TEN_CLASSES)}
+    return {"mean": [info.mean], "std": [info.std], "channels": 1, "size": 28, "classes": list(info.classes)}
 
 
 def search_seconds(study: optuna.Study) -> float:
