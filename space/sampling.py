@@ -258,7 +258,7 @@ def sample(
     shape = sample_shape(trial, separable, headless)
     fit = trial.suggest_categorical("fit", ["fill", "as_drawn"])
     fill = trial.suggest_float("fill", *FILL_RANGE) if fit == "fill" else 1.0
-    recipe = sample_recipe(trial, epochs, recipes, augment, mirror)
+    recipe = sample_recipe(trial, epochs, recipes=recipes, augment=augment, mirror=mirror)
     io = dict(in_channels=in_channels, in_size=in_size, num_classes=num_classes)
     shape = pad_to_fit(shape, io)
     limits = budget if isinstance(budget, Budget) else Budget(budget)
