@@ -254,11 +254,6 @@ def cmd_train(argv: list[str]) -> int:
     g.add_argument("--target", type=float, default=None, help="test accuracy (%%) to report the first epoch at")
     g = p.add_argument_group("data")
     _data_args(g)
-    g.add_argument("--mirror", action="store_true",
-                   help="your own data (folder:, npz:): a left-right mirror keeps the labels (photos of parts, "
-                        "clothes, animals), so the search may mirror half the training images; off by default, as "
-                        "a mirrored letter or digit is another symbol. The built-in data sets say it themselves "
-                        "(MNIST no, Fashion-MNIST and CIFAR-10 yes); part of the study's identity")
     g.add_argument("--subset", type=int, default=None, help="use a seeded sample of N images (quick check)")
     g.add_argument("--data-seed", type=int, default=None, help="seed of the --subset sample (default: --seed)")
     g.add_argument("--val-size", type=int, default=10_000, help="validation images held out (with --fit-on train)")
