@@ -160,6 +160,7 @@ def step_range(epochs: int) -> tuple[int, int]:
 AUGMENTS = ("none", "warp", "crop")
 DIGITS = ("warp",)
 CROP_PAD = (1, 4)  # pixels of zero padding a crop draws (of 28: up to a seventh of the image)
+AUGMENT_PARAMS = ("augment", "rotate", "scale", "translate", "crop_pad", "hflip")  # the trial params it draws
 
 
 def sample_augmentation(trial: optuna.trial.BaseTrial, kinds: tuple[str, ...] = DIGITS,

@@ -8,7 +8,7 @@ from space import (
     Budget, Infeasible, count_macs, count_params, count_ram, family_min_macs, family_min_params, family_min_ram, sample,
 )
 from space import PRESETS
-from space.sampling import AUGMENTS, DIGITS, FILL_RANGE, augment_kind, design_params
+from space.sampling import AUGMENT_PARAMS, AUGMENTS, DIGITS, FILL_RANGE, augment_kind, design_params
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
@@ -277,8 +277,8 @@ def test_the_augmentation_family_draws_one_kind_and_the_mirror_only_where_it_kee
             assert 1 <= d.recipe.crop_pad <= 4
         # every draw is a point of the family: its params give it back
         params = design_params(PRESETS["seed-004"][0], d.recipe, separable=True, recipes=True, augment=kinds, mirror=mirror)
-        aug = ("augment", "rotate", "scale", "translate", "crop_pad", "hflip")
-        assert {k: v for k, v in params.items() if k in aug} == {k: v for k, v in trial.params.items() if k in aug}
+        drawn = {k: v for k, v in trial.params.items() if k in AUGMENT_PARAMS}
+        assert {k: v for k, v in params.items() if k in AUGMENT_PARAMS} == drawn
         again = sample(optuna.trial.FixedTrial(params), 8000, 15, separable=True, recipes=True, augment=kinds, mirror=mirror)
         assert again.recipe == d.recipe
     assert seen == set(kinds)

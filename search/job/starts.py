@@ -16,7 +16,7 @@ from search.store.study import open_or_create
 from space.budget import Budget
 from space.count import count_params
 from space.presets import PRESETS
-from space.sampling import CONVS_RANGE, DIGITS, HEAD_IN, design_params
+from space.sampling import AUGMENT_PARAMS, CONVS_RANGE, DIGITS, HEAD_IN, design_params
 
 
 # With `--recipes all` the start points (never the baselines: they are the user's designs as they
@@ -66,8 +66,7 @@ def start_points(budget: int | Budget, epochs: int, separable: bool = False, pre
 def _drawn_augmentation(params: dict, augment: tuple[str, ...]) -> dict:
     """A start point without its augmentation where the data draws more than the digits' warp: the
     presets' warp was chosen for digits, so there the sampler draws it."""
-    drop = ("augment", "rotate", "scale", "translate", "crop_pad", "hflip")
-    return params if augment == DIGITS else {k: v for k, v in params.items() if k not in drop}
+    return params if augment == DIGITS else {k: v for k, v in params.items() if k not in AUGMENT_PARAMS}
 
 
 def own_baseline(b: Baseline, space: dict) -> tuple[dict, dict]:
