@@ -87,3 +87,19 @@ def test_the_check_compares_the_estimate_with_what_the_stages_then_took():
     study.set_user_attr("stage_seconds", {"confirmation": 300.0, "refit": 150.0})
     line = check_line(study, {"search": 0, "confirmation": 200.0, "race": 100.0, "refit": 100.0, "stages_before": 150.0})
     assert "took 0:05:00" in line and "end of the search: 0:05:00" in line and "1.00x" in line
+
+
+def test_a_resumed_run_counts_confirmations_seeds_from_none_at_a_rate_that_is_not_negative():
+    import optuna
+
+    from search.job.progress import Progress
+
+    study = optuna.create_study()
+    for v in (1.0, 2.0):
+        study.add_trial(optuna.trial.create_trial(value=v))
+    p = Progress(2, study.trials, enabled=True)  # a resume that finds the search done
+    p.stage("confirmation")
+    p.seed_done()
+    d = p.bar.format_dict
+    assert d["n"] == 1 and d["n"] - d["initial"] == 1  # the rate tqdm shows is (n - initial) / elapsed
+    p.bar.close()

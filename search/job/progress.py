@@ -79,6 +79,7 @@ class Progress:
         """The search is over: the bar counts `name`'s seeds from here."""
         self.running = ""
         self.bar.total = None  # how many seeds the race asks for is not known ahead
+        self.bar.initial = 0  # a resumed search began the bar at its finished trials; seeds start at none
         self.bar.reset()
         self.bar.unit = "seed"
         self.bar.set_description(name)
