@@ -7,6 +7,8 @@ import multiprocessing as mp
 import os
 import signal
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: `search`, `space`, `trainers` import from here
@@ -37,13 +39,61 @@ def child_env() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=path, PYTHONWARNINGS="ignore")
 
 
+# How deep the running code is in writes a signal must not cut (see deferred_interrupts), and
+# whether a signal came meanwhile.
+_deferring = 0
+_pending = False
+
+
 def _interrupt_once(signum: int, frame: object) -> None:
     # Ctrl-C reaches every process of the terminal's group, and the parent then also signals its
     # workers: later signals must not land inside Optuna's handling of the first one, which
     # closes the running trial. So the first one interrupts and the rest are ignored.
+    global _pending
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if _deferring:
+        _pending = True
+        return
     raise KeyboardInterrupt
+
+
+def _raise_pending() -> None:
+    global _pending
+    if _pending:
+        _pending = False
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """A signal that comes inside this block interrupts when the block ends, not where it lands.
+
+    Optuna opens a trial (ask) and closes it (tell) outside the objective's try: an interrupt cut
+    into either would leave the trial RUNNING until a later run's heartbeat check fails it. So a
+    worker's storage writes run deferred, and its training inside `interruptible()`.
+    """
+    global _deferring
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+    if not _deferring:
+        _raise_pending()
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Inside a deferred block, the part a signal may cut at once (a trial's training): a signal
+    that came while deferred interrupts on entry."""
+    global _deferring
+    outer, _deferring = _deferring, 0
+    try:
+        _raise_pending()
+        yield
+    finally:
+        _deferring = outer
 
 
 def setup_process() -> None:

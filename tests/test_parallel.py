@@ -201,10 +201,55 @@ def test_an_interrupt_whose_clean_up_fails_still_exits_130_without_a_traceback(t
 def test_sigterm_to_a_multi_worker_search_exits_130(tmp_path, data_dir):
     _, url, proc, _ = _start_until_mid_trial(tmp_path, data_dir, "term", "--trials", "4", "--workers", "2")
     proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=90)
-    assert proc.returncode == 130
+    _, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130, err[-2000:]
     study = optuna.load_study(study_name="term", storage=url)
-    assert not [t for t in study.trials if t.state == TrialState.RUNNING]
+    assert not [t for t in study.trials if t.state == TrialState.RUNNING], err[-2000:]
+
+
+# A signal sent by the process to itself right at the storage write, so that it lands where a
+# real one lands by chance (a worker asked to stop while it opens or closes a trial).
+_SIGNAL_AT_WRITE = (
+    "import os, signal\n"
+    "from optuna.trial import TrialState\n"
+    "import search.store.storage as s\n"
+    "sent = []\n"
+    "def once():\n"
+    "    if not sent:\n"
+    "        sent.append(1)\n"
+    "        os.kill(os.getpid(), signal.SIGINT)\n"
+    "create, transit = s.ClaimingStorage._create_new_trial, s.ClaimingStorage.set_trial_state_values\n"
+)
+
+
+@pytest.mark.parametrize("where", ["opened", "closing"])
+def test_a_signal_at_a_trial_s_storage_write_leaves_no_running_trial(tmp_path, data_dir, where):
+    """A signal right after a trial is opened (inside Optuna's ask) or right before its result is
+    written (inside its tell) used to cut those writes and leave the trial RUNNING. The signal
+    waits for the write: an opened trial is closed as FAIL, a finished one keeps its result."""
+    hook = {
+        "opened": ("def opened(self, study_id, template_trial=None):\n"
+                   "    trial = create(self, study_id, template_trial)\n"
+                   "    if template_trial is None:\n"
+                   "        once()\n"
+                   "    return trial\n"
+                   "s.ClaimingStorage._create_new_trial = opened\n"),
+        "closing": ("def closing(self, trial_id, state, values=None):\n"
+                    "    if state == TrialState.COMPLETE:\n"
+                    "        once()\n"
+                    "    return transit(self, trial_id, state, values)\n"
+                    "s.ClaimingStorage.set_trial_state_values = closing\n"),
+    }[where]
+    args = [*SMALL, "--trials", "2", "--no-baselines", "--data-dir", str(data_dir),
+            "--study-name", where]
+    proc = run_patched(_SIGNAL_AT_WRITE + hook, args, tmp_path, timeout=120)
+    assert proc.returncode == 130, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    study = optuna.load_study(study_name=where, storage=f"sqlite:///{tmp_path}/studies/{where}.db")
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.FAIL if where == "opened" else TrialState.COMPLETE], proc.stderr[-2000:]
+    run_cli(*args, cwd=tmp_path, check=True)
+    assert len(counted(optuna.load_study(study_name=where, storage=f"sqlite:///{tmp_path}/studies/{where}.db"))) == 2
 
 
 @pytest.mark.slow  # the SIGTERM multi-worker and the SIGINT tests cover its two halves faster

@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from search.config import SearchConfig
 from search.errors import EXIT_INTERRUPTED, EXIT_TOO_MANY_FAILURES, TooManyFailures
 from search.job.objective import EpochHook, make_objective
-from search.process import setup_process, stop_workers, worker_context
+from search.process import deferred_interrupts, interruptible, setup_process, stop_workers, worker_context
 from search.store.records import counted_trials, fail_reason, is_counted, is_surplus
 from search.store.storage import open_storage, trial_id
 from trainers.data import DeviceData
@@ -72,22 +72,29 @@ def run_worker(
     closed the running trial as failed.
     """
     objective = make_objective(cfg, data, on_epoch)
+
+    def training(trial: optuna.Trial) -> float:
+        with interruptible():  # a signal during ask() interrupts here, and Optuna fails the trial
+            return objective(trial)
+
     orphans = _Orphans()
     failures = 0
     while True:
         if deadline is not None and time.monotonic() > deadline:
             return "timeout"
-        step = _wait_or_run(study, storage, cfg.trials, orphans)
+        finished: list[FrozenTrial] = []
+        with deferred_interrupts():  # a signal during the storage writes waits for them
+            step = _wait_or_run(study, storage, cfg.trials, orphans)
+            if step == "run":
+                study.optimize(
+                    training, n_trials=1, catch=(Exception,),
+                    callbacks=[lambda s, t: (finished.append(t), on_trial(t))],
+                )
         if step == "done":
             return "done"
         if step == "wait":
             time.sleep(POLL_S)
             continue
-        finished: list[FrozenTrial] = []
-        study.optimize(
-            objective, n_trials=1, catch=(Exception,),
-            callbacks=[lambda s, t: (finished.append(t), on_trial(t))],
-        )
         t = finished[-1]
         if t.state == TrialState.FAIL and not is_surplus(t):
             failures += 1
@@ -110,16 +117,16 @@ def worker_main(cfg_dict: dict, index: int) -> None:
 
     setup_process()
     cfg = SearchConfig.from_dict(cfg_dict)
-    device = resolve_device(cfg.device)
-    if device.type == "cpu":
-        torch.set_num_threads(1)  # N single-thread workers beat one N-thread process on CPU
-    storage = open_storage(cfg.storage, heartbeat=cfg.heartbeat)
-    # the parent created the study and enqueued its start points; each worker its own sampler seed
-    sampler = make_sampler(cfg.sampler, cfg.seed + 7919 * index, cfg.trials)
-    study = open_or_create(storage, cfg, sampler, make_pruner(cfg.pruner, cfg.trial_epochs))
-    data = load_data(**cfg.data_args(), device=device)
-    deadline = time.monotonic() + cfg.timeout if cfg.timeout else None
-    try:
+    try:  # a signal may come while the worker still loads its data: the same quiet exit
+        device = resolve_device(cfg.device)
+        if device.type == "cpu":
+            torch.set_num_threads(1)  # N single-thread workers beat one N-thread process on CPU
+        storage = open_storage(cfg.storage, heartbeat=cfg.heartbeat)
+        # the parent created the study and enqueued its start points; each worker its own sampler seed
+        sampler = make_sampler(cfg.sampler, cfg.seed + 7919 * index, cfg.trials)
+        study = open_or_create(storage, cfg, sampler, make_pruner(cfg.pruner, cfg.trial_epochs))
+        data = load_data(**cfg.data_args(), device=device)
+        deadline = time.monotonic() + cfg.timeout if cfg.timeout else None
         run_worker(study, storage, cfg, data, deadline=deadline)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
