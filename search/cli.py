@@ -374,6 +374,9 @@ def cmd_bench(argv: list[str]) -> int:
                    "its confirmation seeds count as each design's own-recipe runs")
     g.add_argument("--storage", default=None, help="recipe: storage of --study (default sqlite:///studies/<study>.db)")
     g.add_argument("--trials", default=None, help="recipe: comma list of trial numbers of --study")
+    g.add_argument("--scale-to", type=int, default=None, metavar="PARAMS",
+                   help="recipe: each trial of --study with its drawn widths fitted to this budget instead, "
+                   "as the search fits a draw (how the design scales with params)")
     g = p.add_argument_group("race")
     g.add_argument("--std", type=float, default=0.07, help="seed std of validation accuracy, points")
     g.add_argument("--races", type=int, default=2000, help="simulated races per gap")

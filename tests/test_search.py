@@ -643,3 +643,30 @@ def test_bench_recipe_takes_a_studys_trials_and_its_confirmation_seeds(e2e, tmp_
     assert float(row.split()[3]) == pytest.approx(confirm_record(winner)["val_acc_mean"], abs=0.01)
     bad = run_cli("bench", "recipe", "--study", "e2e", "--storage", storage, "--trials", "999", cwd=tmp_path)
     assert bad.returncode != 0 and "no trained trial number 999" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_bench_recipe_fits_a_studys_trial_to_another_budget(e2e, tmp_path):
+    """`bench recipe --study --trials --scale-to B`: each trial's drawn shape and recipe, its widths
+    fitted to B as the search fits a draw; at the study's own budget, exactly the trial's design."""
+    from search.bench.recipe import study_designs
+    from search.store.records import completed, design
+    from space.spec import ArchSpec
+
+    cwd, _ = e2e
+    storage = f"sqlite:///{cwd}/studies/e2e.db"
+    trial = next(t for t in completed(load(cwd, "e2e").trials) if t.params.get("fit") == "fill")
+    spec, recipe = design(trial)
+    assert study_designs("e2e", storage, [trial.number], epochs=2, scale_to=8000) == (
+        {f"trial-{trial.number}@8000": (spec, recipe)}, [])
+    shape = [(len(b.widths), b.padding, b.separable, b.pool) for b in spec.blocks]
+    sizes = {}
+    for budget in (4000, 16000):
+        chosen, runs = study_designs("e2e", storage, [trial.number], epochs=2, scale_to=budget)
+        ((name, (other, other_recipe)),) = chosen.items()
+        assert name == f"trial-{trial.number}@{budget}" and runs == [] and other_recipe == recipe
+        assert [(len(b.widths), b.padding, b.separable, b.pool) for b in other.blocks] == shape
+        sizes[budget] = count_params(other)
+        assert sizes[budget] <= budget and isinstance(other, ArchSpec)
+    assert sizes[4000] < count_params(spec) < sizes[16000]
+    bad = run_cli("bench", "recipe", "--scale-to", "16000", cwd=tmp_path)
+    assert bad.returncode != 0 and "--scale-to" in bad.stderr and "Traceback" not in bad.stderr

@@ -5,6 +5,7 @@ teacher, several seeds.
     python -m search bench recipe --budget 4000 --variants sgd-step,sgd-step-kd --seeds 3 --out studies/recipe-b4000.json
     python -m search bench recipe --study mnist-b6000 --trials 3 --variants sgd-onecycle --seeds 3 --out studies/recipe-b6000.json
     python -m search bench recipe --budget 4000 --names seed-000-sep --variants adam-onecycle-ema --seeds 6 --out studies/recipe-b4000-seed-000-sep.json
+    python -m search bench recipe --study mnist-b8000 --trials 78 --scale-to 16000 --variants sgd-step --seeds 1
 
 Every (design, recipe, seed) trains for the full epochs on the training split, exactly as
 confirmation does (seed = confirmation's seed base + s), and records the validation and test curves.
@@ -84,20 +85,48 @@ def designs(budget: int = 8000) -> dict[str, tuple[ArchSpec, Recipe]]:
     return {**picked, "seed-000-sep": (starts["seed-000 separable"], PRESETS["seed-000"][1])}
 
 
+def scaled_design(t, cfg, budget: int) -> tuple[ArchSpec, Recipe]:
+    """A drawn trial's shape and recipe with its widths fitted to another budget, as the search
+    fits every draw (the same params, so the same fill of the budget): how the design scales."""
+    import optuna
+
+    from search.store.records import design
+    from space.budget import Budget
+    from space.sampling import Infeasible, sample
+
+    spec, recipe = design(t)
+    io = dict(in_channels=spec.in_channels, in_size=spec.in_size, num_classes=spec.num_classes)
+    try:
+        draw = sample(optuna.trial.FixedTrial(t.params), Budget(budget), cfg.epochs, **cfg.space(), **io)
+    except Infeasible as e:
+        raise UserError(f"--scale-to {budget}: trial {t.number} has no member there: {e}") from None
+    except ValueError as e:  # a start point or baseline outside the drawn family
+        raise UserError(f"--scale-to: trial {t.number} is not a draw of its study's space ({e})") from None
+    if draw.recipe != recipe:
+        raise UserError(f"--scale-to: trial {t.number}'s params no longer draw the recipe it trained")
+    return draw.spec, recipe
+
+
 def study_designs(study: str, storage: str | None, trials: list[int], epochs: int,
-                  dataset: str = "mnist") -> tuple[dict[str, tuple[ArchSpec, Recipe]], list[dict]]:
+                  dataset: str = "mnist", scale_to: int | None = None,
+                  ) -> tuple[dict[str, tuple[ArchSpec, Recipe]], list[dict]]:
     """Trials of a recorded study as designs ("trial-N": its spec and recipe), and, where the study
     was made on `dataset`, their confirmation seeds of `epochs` epochs as records of the design's
-    own recipe (a confirmation on other data stands in for nothing here)."""
+    own recipe (a confirmation on other data stands in for nothing here). scale_to: each trial's
+    shape fitted to that budget instead ("trial-N@B"; nothing of the study's own runs applies)."""
     from search.store.records import confirm_record, design
     from search.store.study import load_existing, study_config, trained_trial
 
     loaded = load_existing(study, storage)
-    same_data = study_config(loaded).dataset == dataset
+    cfg = study_config(loaded)
+    same_data = cfg.dataset == dataset and scale_to is None
     chosen, confirmed = {}, []
     for number in trials:
         t = trained_trial(loaded, number)
-        name, (spec, recipe) = f"trial-{number}", design(t)
+        if scale_to is None:
+            name, (spec, recipe) = f"trial-{number}", design(t)
+        else:
+            name, (spec, recipe) = f"trial-{number}@{scale_to}", scaled_design(t, cfg, scale_to)
         chosen[name] = (spec, recipe)
         c = confirm_record(t) if same_data else {}
         seconds = c.get("train_seconds", [])
@@ -163,7 +192,8 @@ def _key(rec: dict) -> tuple[str, str, int]:
 
 def run(*, out: Path, seeds: int, epochs: int, data_dir: str, device, precision: str = "auto", budget: int = 8000,
         names: list[str] | None = None, variants: list[str] | None = None,
-        study: tuple[str, str | None, list[int]] | None = None, log: Callable[[str], None] = print,
+        study: tuple[str, str | None, list[int]] | None = None, scale_to: int | None = None,
+        log: Callable[[str], None] = print,
         subset: int | None = None, dataset: str = "mnist") -> list[dict]:
     """Train every (design, variant, seed) not yet in `out`, seed by seed; return all records.
     study=(name, storage, trial numbers): those trials are the designs (see `study_designs`);
@@ -176,7 +206,7 @@ def run(*, out: Path, seeds: int, epochs: int, data_dir: str, device, precision:
     records, header = stored.get("records", []), {k: v for k, v in stored.items() if k != "records"}
     have = {_key(r) for r in records}
     if study:
-        chosen, confirmed = study_designs(*study, epochs, dataset)
+        chosen, confirmed = study_designs(*study, epochs, dataset, scale_to)
         records += [r for r in confirmed if _key(r) not in have and r["seed"] < seeds]
         have = {_key(r) for r in records}
     else:
@@ -299,7 +329,7 @@ def design_names(text: str | None, budget: int) -> list[str] | None:
 def bench_recipe(*, out: Path | None, seeds: int | None, epochs: int, data_dir: str, device: str,
                  precision: str = "auto", budget: int = 8000, variants: str | None = None,
                  study: str | None = None, storage: str | None = None, trials: str | None = None,
-                 names: str | None = None, dataset: str = "mnist", **kw) -> int:
+                 names: str | None = None, dataset: str = "mnist", scale_to: int | None = None, **kw) -> int:
     from trainers.loop import resolve_device
 
     seeds = 2 if seeds is None else seeds
@@ -313,10 +343,14 @@ def bench_recipe(*, out: Path | None, seeds: int | None, epochs: int, data_dir: 
         picked = (study, storage, trial_numbers(trials)) if study else None
         chosen = None if study else design_names(names, budget)
         dev = resolve_device(device)
+        if scale_to is not None and not study:
+            raise UserError("--scale-to fits the trials of --study to another budget: give --study and --trials")
         what = f"trials {trials} of {study}" if study else f"{len(chosen or designs(budget))} designs at {budget:,}"
+        if scale_to is not None:
+            what += f", fitted to {scale_to:,} params"
         print(f"recipe: {what} x {len(labels)} variants x {seeds} seeds, "
               f"{epochs} epochs on {dataset}'s 50,000 / 10,000 images, device {dev}; curves -> {out}")
         records = run(out=Path(out), seeds=seeds, epochs=epochs, data_dir=data_dir, device=dev, precision=precision,
-                      budget=budget, names=chosen, variants=labels, study=picked, dataset=dataset)
+                      budget=budget, names=chosen, variants=labels, study=picked, scale_to=scale_to, dataset=dataset)
     print(summary(records))
     return 0
