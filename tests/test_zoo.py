@@ -40,7 +40,7 @@ def onnx_accuracy(path, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def test_the_zoo_ships_the_headline_budgets():
-    assert {"mnist-b8000", "mnist-b4000"} <= {f.name for f in FOLDERS}
+    assert {"mnist-b8000", "mnist-b4000", "fashion-mnist-b8000"} <= {f.name for f in FOLDERS}
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
@@ -77,7 +77,7 @@ def test_predict_with_a_zoo_model_names_the_class_and_trains_nothing(folder, tmp
     class names on its card (digits, or Fashion-MNIST's clothes)."""
     meta = json.loads((folder / "spec.json").read_text())
     x, y = test_sets(meta["dataset"])
-    x, y = x[:40], y[:40]
+    x, y = x[:100], y[:100]
     paths = [tmp_path / f"image{i}.png" for i in range(len(y))]
     for p, img in zip(paths, x):
         Image.fromarray(img[0].numpy()).save(p)
@@ -86,8 +86,11 @@ def test_predict_with_a_zoo_model_names_the_class_and_trains_nothing(folder, tmp
     mean, std = (torch.tensor(meta["normalize"][k]).reshape(1, -1, 1, 1) for k in ("mean", "std"))
     with torch.no_grad():
         own = [meta["classes"][k] for k in model.eval()((x.float() / 255 - mean) / std).argmax(1)]
-    assert sum(o == meta["classes"][t] for o, t in zip(own, y)) >= 34  # the model: >= 85% of these right
-    for extra, agree in (([], 39), (["--int8"], 37)):
+    # the model: >= 85 of these right (MNIST's 100, Fashion-MNIST's 91). predict's re-framing of
+    # each image (crop to the object, scale, centre) and int8 then change a few answers: Fashion's
+    # shipped model agrees on 97 and 96 of 100, MNIST's on all.
+    assert sum(o == meta["classes"][t] for o, t in zip(own, y)) >= 85
+    for extra, agree in (([], 94), (["--int8"], 92)):
         proc = run_cli("predict", *extra, "--model", str(folder), *map(str, paths), cwd=tmp_path, check=True)
         got = [line.split(": ", 1)[1].rsplit(" (", 1)[0] for line in proc.stdout.strip().splitlines()]
         assert len(got) == len(y) and set(got) <= set(meta["classes"]) and "epoch" not in proc.stdout

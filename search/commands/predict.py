@@ -1,15 +1,17 @@
 """`python -m search predict --model DIR IMAGE...`: class and confidence per image file.
 
-For a model of MNIST or Fashion-MNIST, images of any size are brought to MNIST's form: grayscale,
-white digit on black (inverted when the background is light), the digit's bounding box scaled so
-its longer side is 20 px, then placed in a 28x28 frame with its centre of mass at the centre.
-For a model of your own data, images are converted to its channels and resized to its size, as
-the data was read.
+For a model of MNIST or Fashion-MNIST, images of any size are brought to that data set's form:
+grayscale, light object on black (inverted when the border is light), cropped to the object's
+bounding box, then scaled and placed in a 28x28 frame as the data set was made: MNIST's digits
+20 px on their longer side with their centre of mass at the centre; Fashion-MNIST's products
+28 px on their longer side, the box centred. For a model of your own data, images are converted
+to its channels and resized to its size, as the data was read.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,22 +32,37 @@ def load_export(folder: Path) -> tuple[torch.nn.Module, dict]:
     return model.eval(), meta
 
 
-def mnist_like(img: Image.Image, size: int = 28, box: int = 20) -> np.ndarray:
-    """Any image -> float32 [size, size] in [0, 1], MNIST-style (see the module docstring)."""
+@dataclass(frozen=True)
+class Form:
+    """How a data set placed its objects in the frame."""
+
+    box: int  # the longer side of the object's bounding box, px
+    by_mass: bool  # centred by its centre of mass (else by its box)
+
+
+FORMS = {"mnist": Form(box=20, by_mass=True), "fashion-mnist": Form(box=28, by_mass=False)}
+
+
+def in_form(img: Image.Image, form: Form, size: int = 28) -> np.ndarray:
+    """Any image -> float32 [size, size] in [0, 1], in `form` (see the module docstring)."""
     a = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
-    if a.mean() > 0.5:
+    border = np.concatenate([a[0], a[-1], a[:, 0], a[:, -1]])
+    if border.mean() > 0.5:  # the background, not the whole image: a white shirt may fill its frame
         a = 1.0 - a
     ys, xs = np.nonzero(a > 0.1)
     if len(ys) == 0:
         return np.zeros((size, size), np.float32)
     a = a[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     h, w = a.shape
-    scale = box / max(h, w)
+    scale = form.box / max(h, w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     a = np.asarray(Image.fromarray((a * 255).astype(np.uint8)).resize((nw, nh), Image.BILINEAR), np.float32) / 255
     frame = np.zeros((size, size), np.float32)
     total = a.sum()
-    cy, cx = ((np.indices(a.shape) * a).reshape(2, -1).sum(1) / total) if total > 0 else (nh / 2, nw / 2)
+    if form.by_mass and total > 0:
+        cy, cx = (np.indices(a.shape) * a).reshape(2, -1).sum(1) / total
+    else:
+        cy, cx = nh / 2, nw / 2
     top, left = int(round(size / 2 - cy)), int(round(size / 2 - cx))
     top, left = min(max(top, 0), size - nh), min(max(left, 0), size - nw)
     frame[top : top + nh, left : left + nw] = a
@@ -62,8 +79,9 @@ def as_read(img: Image.Image, channels: int, size: int) -> np.ndarray:
 def model_inputs(meta: dict, images: list[Image.Image]) -> torch.Tensor:
     """Image files -> the normalized float [N, C, H, W] batch every exported model takes."""
     spec = ArchSpec.from_dict(meta["spec"])
-    if meta.get("dataset", "mnist") in ("mnist", "fashion-mnist"):
-        x = torch.from_numpy(np.stack([mnist_like(im) for im in images]))[:, None]
+    form = FORMS.get(meta.get("dataset", "mnist"))
+    if form is not None:
+        x = torch.from_numpy(np.stack([in_form(im, form) for im in images]))[:, None]
     else:
         x = torch.from_numpy(np.stack([as_read(im, spec.in_channels, spec.in_size) for im in images]))
     norm = meta["normalize"]
