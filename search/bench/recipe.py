@@ -34,12 +34,18 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from search.bench.common import draw_designs
 from search.errors import UserError
 from space.presets import PRESETS
 from space.recipe import Recipe
 from space.spec import ArchSpec, Block
+
+if TYPE_CHECKING:  # annotations only: Optuna and the config are imported when a bench runs
+    from optuna.trial import FrozenTrial
+
+    from search.config import SearchConfig
 
 SEED_BASE = 1000  # confirmation's seeds, so a run here is one confirmation would make
 KD_WEIGHT = 0.5  # sgd-step-kd: half the loss matches the teacher's outputs at temperature 4
@@ -85,19 +91,20 @@ def designs(budget: int = 8000) -> dict[str, tuple[ArchSpec, Recipe]]:
     return {**picked, "seed-000-sep": (starts["seed-000 separable"], PRESETS["seed-000"][1])}
 
 
-def scaled_design(t, cfg, budget: int) -> tuple[ArchSpec, Recipe]:
-    """A drawn trial's shape and recipe with its widths fitted to another budget, as the search
-    fits every draw (the same params, so the same fill of the budget): how the design scales."""
+def scaled_design(t: FrozenTrial, cfg: SearchConfig, budget: int) -> tuple[ArchSpec, Recipe]:
+    """A drawn trial's shape and recipe with its widths fitted to another parameter budget, as the
+    search fits every draw (the same params, so the same fill; the study's device caps kept): how
+    the design scales."""
     import optuna
 
     from search.store.records import design
-    from space.budget import Budget
     from space.sampling import Infeasible, sample
 
     spec, recipe = design(t)
     io = dict(in_channels=spec.in_channels, in_size=spec.in_size, num_classes=spec.num_classes)
     try:
-        draw = sample(optuna.trial.FixedTrial(t.params), Budget(budget), cfg.epochs, **cfg.space(), **io)
+        draw = sample(optuna.trial.FixedTrial(t.params), cfg.limits.with_params(budget), cfg.epochs,
+                      **cfg.space(), **io)
     except Infeasible as e:
         raise UserError(f"--scale-to {budget}: trial {t.number} has no member there: {e}") from None
     except ValueError as e:  # a start point or baseline outside the drawn family
